@@ -1,0 +1,1 @@
+//! TODO module tlog_proof

@@ -1,0 +1,14 @@
+//! llm-audit-trail: a verifiable transparency log for the lifecycle of machine-learning models.
+//!
+//! Layers (arrows point down only, see `README.md` § Architecture):
+//!
+//! - [`core`]: the pure core — RFC 6962 hashing, proofs, C2SP notes, checkpoints,
+//!   cosignatures and tiles, the entry encoding and the seed-compatible hash chain. No I/O,
+//!   no clock, no OS randomness; builds with `--no-default-features`.
+//! - `storage`, `log`, `server`, `cli` (feature `server`): RocksDB, the sequencer, the
+//!   JSONL mirror, the HTTP server and the `tlog` command line.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod core;
