@@ -12,3 +12,16 @@
 #![warn(missing_docs)]
 
 pub mod core;
+
+#[cfg(feature = "server")]
+pub mod cli;
+#[cfg(feature = "server")]
+pub mod datadir;
+#[cfg(feature = "server")]
+pub mod log;
+#[cfg(feature = "server")]
+pub mod os;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod storage;

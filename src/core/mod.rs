@@ -3,6 +3,7 @@
 //! Nothing in this module reads a clock, the file system, the network or OS randomness:
 //! time and random bytes are passed in by the caller.
 
+pub mod bundle;
 pub mod cbor;
 pub mod chain;
 pub mod checkpoint;
