@@ -605,6 +605,36 @@ fn rejected_inputs_are_refused_by_our_rules_not_by_ciborium() {
 }
 
 #[test]
+fn every_input_of_up_to_three_bytes_is_rejected_or_canonical() {
+    // Exhaustive on small sizes: all 16,843,009 inputs of 0..=3 bytes. Whatever is accepted
+    // re-encodes to exactly itself; count the accepted ones to see the check is not vacuous.
+    let mut accepted = 0u32;
+    let mut check = |bytes: &[u8]| {
+        if let Ok(v) = decode(bytes, LIMITS) {
+            assert_eq!(encode(&v).unwrap(), bytes, "{}", hex_encode(bytes));
+            accepted += 1;
+        }
+    };
+    check(&[]);
+    for a in 0..=255u8 {
+        check(&[a]);
+        for b in 0..=255u8 {
+            check(&[a, b]);
+            for c in 0..=255u8 {
+                check(&[a, b, c]);
+            }
+        }
+    }
+    // 1 byte: 0x00-0x17, 0x20-0x37 (ints), 0x40, 0x60, 0x80, 0xa0, 0xf4-0xf6 = 55.
+    // That count alone is checked; the larger totals only need to be non-trivial.
+    assert!(accepted > 10_000, "{accepted}");
+    let one_byte = (0..=255u8)
+        .filter(|&a| decode(&[a], LIMITS).is_ok())
+        .count();
+    assert_eq!(one_byte, 55);
+}
+
+#[test]
 fn depth_bombs_are_rejected_without_recursing_deeper_than_the_limit() {
     // 10,000 nested one-element arrays: would overflow the stack of a naive decoder.
     let mut bomb = vec![0x81u8; 10_000];
