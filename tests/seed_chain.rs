@@ -144,17 +144,20 @@ fn seed_compatible_mode_reproduces_every_seed_report() {
     }
 }
 
+/// (ledger, HMAC key, anchor file, expected (code, line) or `None` for success).
+type PinnedCase = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<(FailureCode, Option<u64>)>,
+);
+
 #[test]
 fn pinned_strict_mode_closes_the_seed_holes() {
     use FailureCode::*;
     // (file, key given, anchor, our result). `None` = verifies. Rows marked DIFFERS are where
     // we deliberately disagree with the seed (which accepts those files).
-    let table: &[(
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<(FailureCode, Option<u64>)>,
-    )] = &[
+    let table: &[PinnedCase] = &[
         ("sha256.jsonl", None, None, None),
         ("sha256.jsonl", None, Some("sha256.jsonl.anchor"), None),
         ("hmac.jsonl", Some("k-secret"), None, None),

@@ -8,7 +8,7 @@
 //!
 //! What this module implements:
 //!
-//! - [`parse`]: a strict, bounded RFC 8259 parser. With [`ParseOptions::PYTHON`] it accepts
+//! - Parsing, [`parse`]: a strict, bounded RFC 8259 parser. With [`ParseOptions::PYTHON`] it accepts
 //!   what CPython 3.11's `json.loads` accepts (`NaN`, `Infinity`, `-Infinity`; a duplicate
 //!   key keeps the *first* key's position and the *last* value, as a `dict` does). With
 //!   [`ParseOptions::STRICT`] those are errors ([`JsonError::NonFiniteNumber`],
@@ -19,10 +19,10 @@
 //!   an exact integer ([`JsonNumber::Int`] or [`JsonNumber::BigInt`]); any literal with a
 //!   fraction or exponent is a correctly rounded `f64` ([`JsonNumber::Float`]), and
 //!   `1e400` overflows to infinity like Python's `float("1e400")`.
-//! - [`python_dumps_sorted`]: byte-exact
+//! - Hashed output, [`python_dumps_sorted`]: byte-exact
 //!   `json.dumps(v, sort_keys=True, separators=(",",":"), ensure_ascii=True)`, with
 //!   Python's `repr(float)` ([`python_float_repr`]).
-//! - [`to_json_string`]: compact RFC 8259 output for API responses (not for hashing).
+//! - API output, [`to_json_string`]: compact RFC 8259 output for API responses (not for hashing).
 //! - Conversions from and to `serde_json::Value`.
 //!
 //! Out of scope, and deliberate differences from CPython:
