@@ -59,10 +59,13 @@ fn good_checkpoints() {
     assert_eq!(parse_checkpoint(&cases[1]).unwrap().tree_size, u64::MAX);
 }
 
+/// A bad case: what it is, the input, and a check of the error.
+type Case = (&'static str, String, fn(&CheckpointError) -> bool);
+
 #[test]
 fn bad_checkpoints_table() {
     let r = ROOT_B64;
-    let cases: Vec<(&str, String, fn(&CheckpointError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         // Leading zero in the tree size.
         ("leading zero", format!("o\n020852163\n{r}\n"), |e| {
             matches!(

@@ -219,11 +219,14 @@ fn sig_line(name: &str, n_bytes: usize) -> String {
     )
 }
 
+/// A bad case: what it is, the input, and a check of the error.
+type Case = (&'static str, Vec<u8>, fn(&NoteError) -> bool);
+
 #[test]
 fn bad_notes_table() {
     let good_sig = sig_line("a", 68);
     let many = |n: usize| format!("text\n\n{}", good_sig.repeat(n));
-    let cases: Vec<(&str, Vec<u8>, fn(&NoteError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         // CRLF line endings: CR is a control character.
         (
             "crlf",

@@ -132,6 +132,9 @@ fn every_leaf_of_small_trees_round_trips_and_verifies() {
     }
 }
 
+/// A bad case: what it is, the input, and a check of the error.
+type Case = (&'static str, String, fn(&TlogProofError) -> bool);
+
 #[test]
 fn bad_checkpoint_signature_fails() {
     let tree = leaves(5);
@@ -271,7 +274,7 @@ fn bad_proof_files_table() {
     let tree = leaves(3);
     let cp = String::from_utf8(signed_checkpoint(&tree)).unwrap();
     let h = "gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ=";
-    let cases: Vec<(&str, String, fn(&TlogProofError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         // Another version in the header.
         (
             "header v2",
