@@ -157,7 +157,9 @@ impl Frontier {
     /// Panics if the tree already holds `u64::MAX` leaves.
     pub fn append(&mut self, leaf_hash: Hash, out: &mut Vec<(NodeId, Hash)>) {
         let n = self.size;
-        let next = n.checked_add(1).expect("Frontier::append: tree is full (u64::MAX leaves)");
+        let next = n
+            .checked_add(1)
+            .expect("Frontier::append: tree is full (u64::MAX leaves)");
         out.push((NodeId::new(0, n), leaf_hash));
         let mut h = leaf_hash;
         let mut index = n;

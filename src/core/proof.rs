@@ -56,7 +56,7 @@ pub fn inclusion_proof_len(leaf_index: u64, tree_size: u64) -> usize {
     // The path has one hash per level below the point where the leaf's path and the
     // tree's right edge meet, plus one per 1-bit of the remaining right edge.
     let inner = 64 - (leaf_index ^ (tree_size - 1)).leading_zeros();
-    let border = (leaf_index >> inner).count_ones();
+    let border = leaf_index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
@@ -218,7 +218,7 @@ pub fn consistency_proof_len(old_size: u64, new_size: u64) -> usize {
     // below the largest complete subtree that ends at old_size (they are implied), plus the
     // root of that subtree unless it is the whole old tree (old_size a power of two).
     let inner = 64 - ((old_size - 1) ^ (new_size - 1)).leading_zeros();
-    let border = ((old_size - 1) >> inner).count_ones();
+    let border = (old_size - 1).checked_shr(inner).unwrap_or(0).count_ones();
     let shift = old_size.trailing_zeros();
     let seed = usize::from(!old_size.is_power_of_two());
     seed + (inner - shift) as usize + border as usize

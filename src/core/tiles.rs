@@ -277,7 +277,8 @@ impl TilePath {
         let kind = if parts[1] == "entries" {
             TileKind::Entries
         } else {
-            let level = parse_decimal(parts[1]).ok_or_else(|| bad("level is not a canonical decimal"))?;
+            let level =
+                parse_decimal(parts[1]).ok_or_else(|| bad("level is not a canonical decimal"))?;
             if level > u64::from(MAX_TILE_LEVEL) {
                 return Err(TileError::LevelOutOfRange {
                     level,
@@ -398,7 +399,10 @@ fn parse_decimal(s: &str) -> Option<u64> {
 pub fn tiles_at_level(tree_size: u64, level: u8) -> (u64, u16) {
     let shift = u32::from(TILE_HEIGHT) * u32::from(level);
     let hashes = if shift >= 64 { 0 } else { tree_size >> shift };
-    (hashes >> TILE_HEIGHT, (hashes % u64::from(TILE_WIDTH)) as u16)
+    (
+        hashes >> TILE_HEIGHT,
+        (hashes % u64::from(TILE_WIDTH)) as u16,
+    )
 }
 
 /// Returns the partial tiles of a tree of `tree_size` leaves, one per tile level that has one,
@@ -538,7 +542,10 @@ impl TileHashReader {
                 want,
             });
         }
-        let slot = self.tiles.entry((level, tile.index)).or_insert((tile, Vec::new()));
+        let slot = self
+            .tiles
+            .entry((level, tile.index))
+            .or_insert((tile, Vec::new()));
         if slot.1.is_empty() || tile.width > slot.0.width {
             *slot = (tile, data);
         }
@@ -616,7 +623,9 @@ pub fn parse_entry_bundle(data: &[u8]) -> Result<Vec<&[u8]>, TileError> {
     while offset < data.len() {
         let position = entries.len();
         if position == usize::from(TILE_WIDTH) {
-            return Err(TileError::BadEntryCount { count: position + 1 });
+            return Err(TileError::BadEntryCount {
+                count: position + 1,
+            });
         }
         let rest = &data[offset..];
         if rest.len() < 2 {
