@@ -8,6 +8,12 @@
 //! proof and tile of any size `<= n` is computed from O(log n) stored hashes read through
 //! [`HashReader`].
 //!
+//! Here: [`range_nodes`] (the decomposition of a leaf range into complete subtrees),
+//! [`tree_root`] (RFC 6962 §2.1 `MTH` of any size from stored hashes, one read),
+//! [`Frontier`] (the O(log n) right edge a sequencer appends to) and [`MemoryHashStore`] (all
+//! stored hashes in memory, for tests and offline tools). Proofs are in `proof`, tiles in
+//! `tiles`.
+//!
 //! Out of scope: how stored hashes are laid out on disk (see `storage`).
 
 use crate::core::hash::{empty_root, node_hash, Hash};
