@@ -7,6 +7,7 @@
 //! Out of scope: fetching proofs or checkpoints, and deciding which root to trust.
 
 use crate::core::hash::{node_hash, Hash};
+use crate::core::merkle::{fold_range, range_nodes, read_exact, HashReader, NodeId};
 
 /// The most hashes a proof can hold: one per level of a tree of at most 2^64 leaves.
 pub const MAX_PROOF_HASHES: usize = 64;
@@ -46,12 +47,16 @@ pub enum ProofError {
     Read(String),
 }
 
-/// The number of hashes in an inclusion proof for `leaf_index` in a tree of `tree_size`.
+/// The number of hashes in an inclusion proof for `leaf_index` in a tree of `tree_size`
+/// (0 when `leaf_index >= tree_size`: there is no such proof).
 pub fn inclusion_proof_len(leaf_index: u64, tree_size: u64) -> usize {
+    if leaf_index >= tree_size {
+        return 0;
+    }
     // The path has one hash per level below the point where the leaf's path and the
     // tree's right edge meet, plus one per 1-bit of the remaining right edge.
     let inner = 64 - (leaf_index ^ (tree_size - 1)).leading_zeros();
-    let border = (leaf_index >> inner).count_ones();
+    let border = leaf_index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
@@ -204,14 +209,132 @@ pub fn verify_consistency(
 }
 
 /// The number of hashes in a consistency proof from `old_size` to `new_size`
-/// (`0 < old_size < new_size`).
+/// (`0 < old_size < new_size`; 0 for any other sizes, whose proof is empty or does not exist).
 pub fn consistency_proof_len(old_size: u64, new_size: u64) -> usize {
+    if old_size == 0 || old_size >= new_size {
+        return 0;
+    }
     // The proof is the inclusion path of leaf old_size-1 in the new tree, minus the levels
     // below the largest complete subtree that ends at old_size (they are implied), plus the
     // root of that subtree unless it is the whole old tree (old_size a power of two).
     let inner = 64 - ((old_size - 1) ^ (new_size - 1)).leading_zeros();
-    let border = ((old_size - 1) >> inner).count_ones();
+    let border = (old_size - 1).checked_shr(inner).unwrap_or(0).count_ones();
     let shift = old_size.trailing_zeros();
     let seed = usize::from(!old_size.is_power_of_two());
     seed + (inner - shift) as usize + border as usize
+}
+
+/// Returns the largest power of two strictly below `n` (`n >= 2`): RFC 9162's `k`.
+fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1u64 << (63 - (n - 1).leading_zeros())
+}
+
+/// Pushes, in proof order, the leaf ranges whose Merkle Tree Hashes make up
+/// `PATH(m, D[lo:hi])` (RFC 9162 §2.1.3.1), `m` relative to `lo`.
+fn path_ranges(m: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
+    let n = hi - lo;
+    // PATH(0, {d(0)}) = {}
+    if n <= 1 {
+        return;
+    }
+    // k is the largest power of two smaller than n.
+    let k = split_point(n);
+    if m < k {
+        // for m < k: PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n])
+        path_ranges(m, lo, lo + k, out);
+        out.push((lo + k, hi));
+    } else {
+        // for m >= k: PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k])
+        path_ranges(m - k, lo + k, hi, out);
+        out.push((lo, lo + k));
+    }
+}
+
+/// Pushes, in proof order, the leaf ranges whose Merkle Tree Hashes make up
+/// `SUBPROOF(m, D[lo:hi], b)` (RFC 9162 §2.1.4.1), `m` relative to `lo`.
+fn subproof_ranges(m: u64, lo: u64, hi: u64, b: bool, out: &mut Vec<(u64, u64)>) {
+    let n = hi - lo;
+    if m == n {
+        // SUBPROOF(m, D[m], true) = {}; SUBPROOF(m, D[m], false) = {MTH(D[m])}
+        if !b {
+            out.push((lo, hi));
+        }
+        return;
+    }
+    // m < n: k is the largest power of two smaller than n.
+    let k = split_point(n);
+    if m <= k {
+        // SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
+        subproof_ranges(m, lo, lo + k, b, out);
+        out.push((lo + k, hi));
+    } else {
+        // SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
+        subproof_ranges(m - k, lo + k, hi, false, out);
+        out.push((lo, lo + k));
+    }
+}
+
+/// Reads every stored hash the ranges need in ONE `read_hashes` call, then folds each
+/// range into its Merkle Tree Hash.
+fn hashes_of_ranges(
+    ranges: &[(u64, u64)],
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, ProofError> {
+    let per_range: Vec<Vec<NodeId>> = ranges.iter().map(|&(lo, hi)| range_nodes(lo, hi)).collect();
+    let all: Vec<NodeId> = per_range.iter().flatten().copied().collect();
+    let hashes = read_exact(reader, &all).map_err(|e| ProofError::Read(e.0))?;
+    let mut at = 0;
+    let mut out = Vec::with_capacity(ranges.len());
+    for nodes in &per_range {
+        let part = &hashes[at..at + nodes.len()];
+        at += nodes.len();
+        out.push(fold_range(part).expect("ranges of a proof are never empty"));
+    }
+    Ok(out)
+}
+
+/// Returns the inclusion proof `PATH(leaf_index, D[0:tree_size])` (RFC 9162 §2.1.3.1) from
+/// stored hashes, with one [`HashReader::read_hashes`] call of O(log n) nodes.
+///
+/// Errors: [`ProofError::IndexOutOfRange`] if `leaf_index >= tree_size`, [`ProofError::Read`]
+/// if the reader fails (for instance when `tree_size` is larger than the stored tree).
+pub fn prove_inclusion(
+    leaf_index: u64,
+    tree_size: u64,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, ProofError> {
+    if leaf_index >= tree_size {
+        return Err(ProofError::IndexOutOfRange {
+            leaf_index,
+            tree_size,
+        });
+    }
+    let mut ranges = Vec::with_capacity(MAX_PROOF_HASHES);
+    path_ranges(leaf_index, 0, tree_size, &mut ranges);
+    hashes_of_ranges(&ranges, reader)
+}
+
+/// Returns the consistency proof `PROOF(old_size, D[0:new_size])` (RFC 9162 §2.1.4.1) from
+/// stored hashes, with one [`HashReader::read_hashes`] call of O(log n) nodes.
+///
+/// `old_size == new_size` (at least 1) gives the empty proof, which [`verify_consistency`]
+/// accepts with equal roots. `old_size == 0` or `old_size > new_size` is
+/// [`ProofError::BadSizes`]: the verifier rejects those too (a proof from the empty tree
+/// carries no information). [`ProofError::Read`] if the reader fails.
+pub fn prove_consistency(
+    old_size: u64,
+    new_size: u64,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, ProofError> {
+    if old_size == 0 || old_size > new_size {
+        return Err(ProofError::BadSizes { old_size, new_size });
+    }
+    if old_size == new_size {
+        return Ok(Vec::new());
+    }
+    let mut ranges = Vec::with_capacity(MAX_PROOF_HASHES);
+    // PROOF(m, D[n]) = SUBPROOF(m, D[n], true)
+    subproof_ranges(old_size, 0, new_size, true, &mut ranges);
+    hashes_of_ranges(&ranges, reader)
 }
