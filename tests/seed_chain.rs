@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use llm_audit_trail::core::entry::format_timestamp;
 use llm_audit_trail::core::chain::{
-    build_record_line, chain_digest, format_timestamp, verify_ledger, Anchor, ChainAlg,
+    build_record_line, chain_digest, verify_ledger, Anchor, ChainAlg,
     ChainVerifier, FailureCode, RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS,
 };
 use llm_audit_trail::core::json::{parse, JsonNumber, JsonValue, ParseOptions};
@@ -83,7 +84,7 @@ fn design_doc_vector() {
         schema_version: "0.2.0".into(),
         seq: 0,
         event_id: "00000000-0000-4000-8000-000000000000".into(),
-        timestamp: format_timestamp(1_767_345_304_123_456),
+        timestamp: format_timestamp(1_767_345_304_123_456).unwrap(),
         event_type: "Evaluation".into(),
         actor: None,
         system: Some("demo".into()),
@@ -494,7 +495,7 @@ fn timestamps_match_python_strftime() {
         (951_868_799_999_999, "2000-02-29T23:59:59.999999Z"),
         (253_402_300_799_999_999, "9999-12-31T23:59:59.999999Z"),
     ] {
-        assert_eq!(format_timestamp(micros), want);
+        assert_eq!(format_timestamp(micros).unwrap(), want);
     }
 }
 
@@ -543,7 +544,7 @@ proptest! {
         for (i, d) in details.into_iter().enumerate() {
             let f = RecordFields {
                 schema_version: "0.2.0".into(), seq: i as u64, event_id: format!("id-{i}"),
-                timestamp: format_timestamp(i as i64 * 1_000_001), event_type: "Evaluation".into(),
+                timestamp: format_timestamp(i as i64 * 1_000_001).unwrap(), event_type: "Evaluation".into(),
                 actor: None, system: Some("s".into()), model_id: None, dataset_id: None,
                 deployment_id: None, details: d, extra: vec![],
             };

@@ -188,7 +188,7 @@ pub struct RecordFields {
     pub seq: u64,
     /// `event_id`: a UUID string.
     pub event_id: String,
-    /// `timestamp`: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see [`format_timestamp`]).
+    /// `timestamp`: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see [`crate::core::entry::format_timestamp`]).
     pub timestamp: String,
     /// `event_type`, e.g. `Evaluation`.
     pub event_type: String,
@@ -295,32 +295,6 @@ pub fn build_record_line(
         line,
         curr_hash,
     })
-}
-
-/// Formats microseconds since the Unix epoch (UTC) as the seed's timestamp,
-/// `strftime("%Y-%m-%dT%H:%M:%S.%fZ")`, e.g. `2026-01-02T09:15:04.123456Z`.
-/// Years outside 0..=9999 are printed with more or fewer digits, never rejected.
-pub fn format_timestamp(unix_micros: i64) -> String {
-    let micros = unix_micros.rem_euclid(1_000_000);
-    let secs = unix_micros.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // civil_from_days (H. Hinnant): days since 1970-01-01 → proleptic Gregorian y-m-d.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
 }
 
 /// How the verifier chooses each line's algorithm.
