@@ -248,6 +248,20 @@ def verify_url(
     try:
         cp = open_checkpoint(note, vk)
     except NoteError as exc:
+        if trust == "remembered":
+            try:
+                served = http.json("GET", "/v1/checkpoint").get("vkey")
+            except (AuditLogError, ValueError, AttributeError):
+                served = None
+            if served and served != vk.to_vkey():
+                return _fail(
+                    "vkey_changed",
+                    f"the log now answers with another key than the one remembered in "
+                    f"{state_file}: a different log answers at this URL, or its key was "
+                    "replaced (delete the file to start over)",
+                    remembered_vkey=vk.to_vkey(),
+                    vkey=served,
+                )
         return _fail("checkpoint_invalid", f"the served checkpoint does not verify: {exc}", url=url)
 
     olds: List[Tuple[str, Checkpoint]] = []

@@ -231,6 +231,38 @@ def _recent_scopes(config: Dict[str, Any]) -> Dict[str, List[str]]:
     return merged
 
 
+_pending = bytearray()  # typed-ahead input not yet consumed by a prompt
+
+
+def _input(prompt: str) -> str:
+    """``input()`` for a terminal that stays responsive to Ctrl-C.
+
+    Waits with ``select`` in short slices so that a SIGINT arriving just before the read
+    (a race in which CPython's ``input()`` blocks until the next key) is acted on at
+    once. End of input (Ctrl-D on an empty line) raises EOFError, like ``input()``.
+    """
+    if not sys.stdin.isatty():
+        return input(prompt)
+    import select
+
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    fd = sys.stdin.fileno()
+    while b"\n" not in _pending:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            if _pending:
+                break
+            raise EOFError
+        _pending.extend(chunk)
+    line, sep, rest = bytes(_pending).partition(b"\n")
+    _pending[:] = rest
+    return line.decode("utf-8", errors="replace").rstrip("\r")
+
+
 def _ask(field: Field, label: str, default: Optional[str], choices: List[str]) -> Any:
     """Asks until the answer parses. Raises KeyboardInterrupt/EOFError to abort."""
     if choices:
@@ -244,7 +276,7 @@ def _ask(field: Field, label: str, default: Optional[str], choices: List[str]) -
         hint = (hint + ", " if hint else "") + "Enter to skip"
     prompt = label + (f" ({hint})" if hint else "") + (f" [{default}]" if default else "") + ": "
     while True:
-        raw = input(prompt).strip()
+        raw = _input(prompt).strip()
         if not raw and default:
             raw = default
         if not raw:
@@ -299,22 +331,23 @@ def _collect(event_type: str, args, config: Dict[str, Any], given: Dict[str, Any
                 f"{event_type} needs {names}"
                 + ("" if tty else "; no terminal to ask on, pass it as a flag")
             )
-        return values
+    else:
+        labels = _custom_prompts(event_type, config)
+        scopes = _recent_scopes(config)
+        for f in fields:
+            if not _is_blank(values[f.name]):
+                continue
+            default = owner_default if f.name == "owner" else None
+            values[f.name] = _ask(f, labels.get(f.name, f.prompt), default, scopes.get(f.name, []))
 
-    labels = _custom_prompts(event_type, config)
-    scopes = _recent_scopes(config)
-    for f in fields:
-        if not _is_blank(values[f.name]):
-            continue
-        default = owner_default if f.name == "owner" else None
-        values[f.name] = _ask(f, labels.get(f.name, f.prompt), default, scopes.get(f.name, []))
-
-    if not args.yes:
+    # A person at a terminal confirms what is about to be recorded; scripts (no
+    # terminal, --no-interactive) and --yes do not.
+    if tty and not args.yes and not args.no_interactive:
         print(f"\nAbout to record {event_type}:")
         for f in fields:
             if not _is_blank(values[f.name]):
                 print(f"  {f.name}: {_show(values[f.name])}")
-        answer = input("Record this? [y/N]: ").strip().lower()
+        answer = _input("Record this? [y/N]: ").strip().lower()
         if answer not in ("y", "yes"):
             raise _NotConfirmed()
     return values
