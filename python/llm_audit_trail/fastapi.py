@@ -150,9 +150,7 @@ class AuditMiddleware:
                 )
             return self._executor
 
-    async def _emit(self, event_type: str, details: Dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-
+    def _submit(self, event_type: str, details: Dict[str, Any]) -> "concurrent.futures.Future":
         def write() -> None:
             self.log.emit(
                 event_type,
@@ -162,13 +160,31 @@ class AuditMiddleware:
                 system=self.system,
             )
 
+        return self._pool().submit(write)
+
+    async def _emit(self, event_type: str, details: Dict[str, Any], wait: bool = True) -> None:
+        """Writes on the worker thread. The write itself is never cancelled: if the
+        request is (client gone, server shutting down), the event is still written."""
+        future = self._submit(event_type, details)
+        if not wait:
+            future.add_done_callback(self._report_background_failure)
+            return
         try:
-            await loop.run_in_executor(self._pool(), write)
+            await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            future.add_done_callback(self._report_background_failure)
+            raise
         except Exception as exc:
             if self.fail_open:
                 log.warning("audit log write failed (%s); request continues", exc, exc_info=True)
                 return
             raise _AuditWriteFailed(str(exc)) from exc
+
+    @staticmethod
+    def _report_background_failure(future: "concurrent.futures.Future") -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.error("audit log write failed: %s", exc)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope.get("type") != "http":
@@ -197,7 +213,7 @@ class AuditMiddleware:
         held: List[Dict[str, Any]] = []  # response messages held back while buffering
         held_bytes = 0
 
-        async def log_request() -> None:
+        async def log_request(wait: bool = True) -> None:
             if state["request_logged"]:
                 return
             state["request_logged"] = True
@@ -216,9 +232,9 @@ class AuditMiddleware:
             if self.log_client_ip:
                 client = scope.get("client")
                 details["client_ip"] = client[0] if client else None
-            await self._emit("InferenceRequest", details)
+            await self._emit("InferenceRequest", details, wait)
 
-        async def log_response() -> None:
+        async def log_response(wait: bool = True) -> None:
             details: Dict[str, Any] = {
                 "request_id": request_id,
                 "status_code": state["status"],
@@ -232,7 +248,7 @@ class AuditMiddleware:
                 details["hash_salt_id"] = self.salt_id
             if state["error"]:
                 details["error"] = state["error"]
-            await self._emit("InferenceResponse", details)
+            await self._emit("InferenceResponse", details, wait)
 
         started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -276,9 +292,11 @@ class AuditMiddleware:
                 resp_hash.update(body)
                 more = message.get("more_body", False)
                 if state["streamed"]:
-                    await send(message)
                     if not more:
+                        # Before the last chunk: once the client has it, the server may
+                        # report a disconnect and the app's task be cancelled.
                         await log_response()
+                    await send(message)
                     return
                 held.append(message)
                 held_bytes += len(body)
@@ -303,9 +321,11 @@ class AuditMiddleware:
             if not state["response_started"]:
                 state["status"] = 500
                 held.clear()
+            # A cancelled task cannot await: queue the events without waiting.
+            wait = not isinstance(exc, asyncio.CancelledError)
             try:
-                await log_request()
-                await log_response()
+                await log_request(wait)
+                await log_response(wait)
             except _AuditWriteFailed:
                 pass  # the endpoint's own error is the one to report
             raise

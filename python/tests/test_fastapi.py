@@ -11,7 +11,7 @@ import pytest
 
 fastapi = pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
-from fastapi import FastAPI, Request  # noqa: E402
+from fastapi import FastAPI, Request, WebSocket  # noqa: E402
 from fastapi.responses import StreamingResponse  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -169,7 +169,7 @@ def test_websocket_and_lifespan_pass_through(tmp_path):
     app = make_app(log)
 
     @app.websocket("/ws")
-    async def ws(websocket):
+    async def ws(websocket: WebSocket):
         await websocket.accept()
         await websocket.send_text("hi")
         await websocket.close()
