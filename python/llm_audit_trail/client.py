@@ -528,8 +528,9 @@ class TlogClient:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            if len(self._queue) >= self.max_queue or self._closing:
-                # The sender is stuck or gone: hand the event to the spool directly.
+            stopping = self._closing and self._thread is not None and self._thread.is_alive()
+            if len(self._queue) >= self.max_queue or stopping:
+                # The sender is stuck, or being stopped: hand the event to the spool.
                 self.spool.append([event])
                 self.stats["spooled"] += 1
                 return dict(event, spooled=True)

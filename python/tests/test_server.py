@@ -184,7 +184,6 @@ def test_a_forked_history_is_caught(make_server, tmp_path):
 
 def test_server_down_spooling_and_replay(make_server, tmp_path):
     srv = make_server(start=False)
-    srv.dir.mkdir(parents=True, exist_ok=True)
     log = AuditLogger(url=srv.url, token="will-be-replaced", spool_path=str(tmp_path / "spool.jsonl"),
                       retry_for=0.3, probe_interval=0.2, timeout=2)
     with pytest.warns(RuntimeWarning, match="spooled"):
