@@ -86,8 +86,13 @@ fn every_tamper_is_caught_and_named() {
     let good = make();
     let key = signer().verifier();
     // Wrong key.
-    let other = Ed25519Signer::from_seed(ORIGIN, &[4u8; 32]).unwrap().verifier();
-    assert!(matches!(good.verify(&other), Err(BundleError::Checkpoint(_))));
+    let other = Ed25519Signer::from_seed(ORIGIN, &[4u8; 32])
+        .unwrap()
+        .verifier();
+    assert!(matches!(
+        good.verify(&other),
+        Err(BundleError::Checkpoint(_))
+    ));
     // Another index.
     let mut b = good.clone();
     b.leaf_index = 5;
@@ -129,7 +134,10 @@ fn an_edited_event_view_or_malformed_file_is_refused() {
     let text = reparse(&make());
     let edited = text.replace("\"accuracy\":0.56", "\"accuracy\":0.99");
     assert_ne!(edited, text);
-    assert!(matches!(ProofBundle::parse(edited.as_bytes()), Err(BundleError::View(_))));
+    assert!(matches!(
+        ProofBundle::parse(edited.as_bytes()),
+        Err(BundleError::View(_))
+    ));
     let bad_hash = text.replacen("\"leaf_hash\":\"", "\"leaf_hash\":\"00", 1);
     assert!(ProofBundle::parse(bad_hash.as_bytes()).is_err());
     for bad in [
@@ -144,5 +152,8 @@ fn an_edited_event_view_or_malformed_file_is_refused() {
         assert!(ProofBundle::parse(bad.as_bytes()).is_err(), "{bad}");
     }
     let huge = vec![b' '; 2 << 20];
-    assert!(matches!(ProofBundle::parse(&huge), Err(BundleError::Malformed(_))));
+    assert!(matches!(
+        ProofBundle::parse(&huge),
+        Err(BundleError::Malformed(_))
+    ));
 }

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use llm_audit_trail::core::entry::format_timestamp;
 use llm_audit_trail::core::chain::{
-    build_record_line, chain_digest, verify_ledger, Anchor, ChainAlg,
-    ChainVerifier, FailureCode, RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS,
+    build_record_line, chain_digest, verify_ledger, Anchor, ChainAlg, ChainVerifier, FailureCode,
+    RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS,
 };
+use llm_audit_trail::core::entry::format_timestamp;
 use llm_audit_trail::core::json::{parse, JsonNumber, JsonValue, ParseOptions};
 use proptest::prelude::*;
 

@@ -129,8 +129,14 @@ fn event_view(header: &EntryHeader, body: Option<&Body>) -> JsonValue {
             ("dataset_id", opt(&header.dataset_id)),
             ("deployment_id", opt(&header.deployment_id)),
             ("submitter", opt(&header.submitter)),
-            ("actor", body.map(|b| opt(&b.actor)).unwrap_or(JsonValue::Null)),
-            ("details", body.map(|b| b.details.clone()).unwrap_or(JsonValue::Null)),
+            (
+                "actor",
+                body.map(|b| opt(&b.actor)).unwrap_or(JsonValue::Null),
+            ),
+            (
+                "details",
+                body.map(|b| b.details.clone()).unwrap_or(JsonValue::Null),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -150,11 +156,16 @@ impl ProofBundle {
             ("entry".into(), st(b64(&self.entry))),
             (
                 "body".into(),
-                self.body.as_ref().map(|b| st(b64(b))).unwrap_or(JsonValue::Null),
+                self.body
+                    .as_ref()
+                    .map(|b| st(b64(b)))
+                    .unwrap_or(JsonValue::Null),
             ),
             (
                 "salt".into(),
-                self.salt.map(|s| st(hex_encode(&s))).unwrap_or(JsonValue::Null),
+                self.salt
+                    .map(|s| st(hex_encode(&s)))
+                    .unwrap_or(JsonValue::Null),
             ),
             (
                 "erased".into(),
@@ -168,7 +179,12 @@ impl ProofBundle {
             ),
             (
                 "inclusion_proof".into(),
-                JsonValue::Array(self.inclusion_proof.iter().map(|h| st(b64(h.as_bytes()))).collect()),
+                JsonValue::Array(
+                    self.inclusion_proof
+                        .iter()
+                        .map(|h| st(b64(h.as_bytes())))
+                        .collect(),
+                ),
             ),
             (
                 "checkpoint".into(),
@@ -187,7 +203,8 @@ impl ProofBundle {
         if bytes.len() > MAX_BUNDLE_SIZE {
             return Err(bad("larger than the 1 MiB limit"));
         }
-        let v = json::parse(bytes, ParseOptions::STRICT).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        let v = json::parse(bytes, ParseOptions::STRICT)
+            .map_err(|e| BundleError::Malformed(e.to_string()))?;
         if v.get("format").and_then(|f| f.as_str()) != Some(BUNDLE_FORMAT) {
             return Err(bad("format is not llm-audit-trail/bundle/v1"));
         }
@@ -203,7 +220,11 @@ impl ProofBundle {
             }
         };
         let leaf_index = match v.get("leaf_index") {
-            Some(JsonValue::Number(JsonNumber::Int(i))) if *i >= 0 && *i <= i128::from(u64::MAX) => *i as u64,
+            Some(JsonValue::Number(JsonNumber::Int(i)))
+                if *i >= 0 && *i <= i128::from(u64::MAX) =>
+            {
+                *i as u64
+            }
             _ => return Err(bad("leaf_index is not a non-negative integer")),
         };
         let entry = bytes_field("entry")?.ok_or_else(|| bad("entry is missing"))?;
@@ -221,11 +242,22 @@ impl ProofBundle {
             None | Some(JsonValue::Null) => None,
             Some(e) => {
                 let by = match e.get("erased_by") {
-                    Some(JsonValue::Number(JsonNumber::Int(i))) if *i >= 0 && *i <= i128::from(u64::MAX) => *i as u64,
+                    Some(JsonValue::Number(JsonNumber::Int(i)))
+                        if *i >= 0 && *i <= i128::from(u64::MAX) =>
+                    {
+                        *i as u64
+                    }
                     _ => return Err(bad("erased.erased_by is not an index")),
                 };
-                let reason = e.get("reason").and_then(|r| r.as_str()).unwrap_or_default().to_string();
-                Some(Erasure { erased_by: by, reason })
+                let reason = e
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                Some(Erasure {
+                    erased_by: by,
+                    reason,
+                })
             }
         };
         let proof = match v.get("inclusion_proof") {
@@ -235,7 +267,9 @@ impl ProofBundle {
                     h.as_str()
                         .and_then(|s| STANDARD.decode(s).ok())
                         .and_then(|b| Hash::from_slice(&b))
-                        .ok_or_else(|| bad("inclusion_proof holds a value that is not a base64 32-byte hash"))
+                        .ok_or_else(|| {
+                            bad("inclusion_proof holds a value that is not a base64 32-byte hash")
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             Some(JsonValue::Array(_)) => return Err(bad("inclusion_proof is too long")),
@@ -254,13 +288,18 @@ impl ProofBundle {
         // The informational fields must agree with the bytes they describe.
         if let Some(h) = text("leaf_hash") {
             if Hash::from_hex(h) != Some(leaf_hash(&bundle.entry)) {
-                return Err(BundleError::View("leaf_hash is not the hash of entry".into()));
+                return Err(BundleError::View(
+                    "leaf_hash is not the hash of entry".into(),
+                ));
             }
         }
         if let Some(view) = v.get("event") {
-            let header = entry::decode_entry(&bundle.entry).map_err(|e| BundleError::Entry(e.to_string()))?;
+            let header = entry::decode_entry(&bundle.entry)
+                .map_err(|e| BundleError::Entry(e.to_string()))?;
             let body = match &bundle.body {
-                Some(b) => Some(entry::decode_body(b).map_err(|e| BundleError::Body(e.to_string()))?),
+                Some(b) => {
+                    Some(entry::decode_body(b).map_err(|e| BundleError::Body(e.to_string()))?)
+                }
                 None => None,
             };
             if *view != event_view(&header, body.as_ref()) {
@@ -277,7 +316,8 @@ impl ProofBundle {
         let checkpoint = open_checkpoint(&self.checkpoint, log_key)
             .map(|s| s.checkpoint)
             .map_err(|e| BundleError::Checkpoint(e.to_string()))?;
-        let header = entry::decode_entry(&self.entry).map_err(|e| BundleError::Entry(e.to_string()))?;
+        let header =
+            entry::decode_entry(&self.entry).map_err(|e| BundleError::Entry(e.to_string()))?;
         let leaf = leaf_hash(&self.entry);
         verify_inclusion(
             self.leaf_index,
@@ -289,7 +329,8 @@ impl ProofBundle {
         .map_err(|e| BundleError::Inclusion(e.to_string()))?;
         let body = match (&self.body, &self.salt) {
             (Some(body), Some(salt)) => {
-                entry::verify_body(&header, salt, body).map_err(|e| BundleError::Body(e.to_string()))?;
+                entry::verify_body(&header, salt, body)
+                    .map_err(|e| BundleError::Body(e.to_string()))?;
                 Some(entry::decode_body(body).map_err(|e| BundleError::Body(e.to_string()))?)
             }
             (Some(_), None) => return Err(BundleError::Body("a body without its salt".into())),

@@ -1,0 +1,287 @@
+//! `tlog serve` and `tlog token create`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CliError, CliResult, DirArg};
+use crate::datadir::DataDir;
+use crate::log::mirror::MirrorFollower;
+use crate::log::LogConfig;
+use crate::server::auth::{RateLimiter, Tokens, DEFAULT_BURST, DEFAULT_RATE_PER_SEC};
+use crate::server::{metrics::HttpMetrics, AppState};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Name of the token `serve` creates when none exists.
+pub const DEFAULT_TOKEN_NAME: &str = "default";
+
+/// Arguments of `tlog serve`. Flags beat `TLOG_*` environment variables, which beat the
+/// TOML config file, which beats the defaults.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    /// Address to listen on.
+    #[arg(long, env = "TLOG_LISTEN")]
+    listen: Option<String>,
+    /// TOML config file (keys: listen, origin, checkpoint_interval_ms, max_batch_events,
+    /// rate_limit_per_sec, rate_limit_burst, [[tokens]] name + sha256).
+    #[arg(long, env = "TLOG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Origin for a new log (default: the listen address).
+    #[arg(long, env = "TLOG_ORIGIN")]
+    origin: Option<String>,
+    /// Milliseconds between checkpoints while the log grows.
+    #[arg(long, env = "TLOG_CHECKPOINT_INTERVAL_MS")]
+    checkpoint_interval_ms: Option<u64>,
+    /// Most events in one group commit.
+    #[arg(long, env = "TLOG_MAX_BATCH_EVENTS")]
+    max_batch_events: Option<usize>,
+    /// Events per second each token may write (sustained).
+    #[arg(long, env = "TLOG_RATE_LIMIT")]
+    rate_limit_per_sec: Option<f64>,
+}
+
+/// The TOML config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    origin: Option<String>,
+    checkpoint_interval_ms: Option<u64>,
+    max_batch_events: Option<usize>,
+    rate_limit_per_sec: Option<f64>,
+    rate_limit_burst: Option<f64>,
+    #[serde(default)]
+    tokens: Vec<ConfigToken>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigToken {
+    name: String,
+    sha256: String,
+}
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+fn load_config(path: &PathBuf) -> Result<ConfigFile, CliError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::usage(format!("config {}: {e}", path.display())))?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(CliError::usage(format!(
+            "config {} is larger than 1 MiB",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("config {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        CliError::usage(format!(
+            "config {}: {}",
+            path.display(),
+            e.to_string().lines().collect::<Vec<_>>().join(" ")
+        ))
+    })
+}
+
+/// `tlog serve`.
+pub fn serve(a: ServeArgs) -> CliResult {
+    let cfg = match &a.config {
+        Some(p) => load_config(p)?,
+        None => ConfigFile::default(),
+    };
+    let listen = a
+        .listen
+        .or(cfg.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        CliError::usage(format!(
+            "--listen {listen:?} is not an address like 127.0.0.1:8080"
+        ))
+    })?;
+    let interval = a
+        .checkpoint_interval_ms
+        .or(cfg.checkpoint_interval_ms)
+        .unwrap_or(crate::log::DEFAULT_CHECKPOINT_INTERVAL.as_millis() as u64);
+    if !(1..=3_600_000).contains(&interval) {
+        return Err(CliError::usage(
+            "checkpoint interval must be 1..=3600000 ms",
+        ));
+    }
+    let max_batch = a
+        .max_batch_events
+        .or(cfg.max_batch_events)
+        .unwrap_or(crate::log::DEFAULT_MAX_BATCH_EVENTS);
+    if !(1..=1_000_000).contains(&max_batch) {
+        return Err(CliError::usage("max batch events must be 1..=1000000"));
+    }
+    let rate = a
+        .rate_limit_per_sec
+        .or(cfg.rate_limit_per_sec)
+        .unwrap_or(DEFAULT_RATE_PER_SEC);
+    let burst = cfg.rate_limit_burst.unwrap_or(DEFAULT_BURST.max(rate));
+    if !(rate > 0.0 && burst >= 1.0) {
+        return Err(CliError::usage("rate limits must be positive"));
+    }
+
+    let dir = DataDir::new(&a.dir.dir);
+    if !dir.is_initialised() {
+        let origin = a.origin.or(cfg.origin).unwrap_or_else(|| addr.to_string());
+        dir.init(&origin)?;
+        eprintln!(
+            "initialised a new log in {} (origin {origin})",
+            dir.path.display()
+        );
+    }
+    // Tokens: the data folder's tokens file plus the config file's.
+    let tokens_path = dir.path.join("tokens");
+    let mut tokens = Tokens::load_file(&tokens_path)?;
+    for t in cfg.tokens {
+        crate::server::auth::check_name(&t.name)?;
+        let h: [u8; 32] = crate::core::hash::hex_decode(&t.sha256)
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "config token {:?}: sha256 is not 64 hex digits",
+                    t.name
+                ))
+            })?;
+        tokens.insert(t.name, h);
+    }
+    if tokens.is_empty() {
+        let token = Tokens::create_in_file(&tokens_path, DEFAULT_TOKEN_NAME)?;
+        let token_file = dir.path.join("default.token");
+        let _ = std::fs::remove_file(&token_file);
+        crate::datadir::write_secret(&token_file, &token)?;
+        tokens = Tokens::load_file(&tokens_path)?;
+        eprintln!(
+            "created a writer token named {DEFAULT_TOKEN_NAME:?}; it is in {} (mode 0600)",
+            token_file.display()
+        );
+    }
+
+    init_tracing();
+    let log = dir.open_log(LogConfig {
+        checkpoint_interval: Duration::from_millis(interval),
+        max_batch_events: max_batch,
+    })?;
+    let vkey = std::fs::read_to_string(dir.vkey_path())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mirror = MirrorFollower::start(log.clone(), dir.mirror_path())?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tlog-http")
+        .build()
+        .map_err(|e| CliError::fail(format!("starting the runtime: {e}")))?;
+    let state = Arc::new(AppState {
+        log: log.clone(),
+        tokens,
+        rate: RateLimiter::new(rate, burst),
+        http: HttpMetrics::default(),
+        vkey: vkey.clone(),
+    });
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| CliError::fail(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener.local_addr().map_err(CliError::from)?;
+        println!("tlog serving {} on http://{local}/", log.origin(),);
+        println!("verifier key: {vkey}");
+        tracing::info!(%local, origin = log.origin(), tree_size = log.tree_size(), "listening");
+        crate::server::run(listener, state, shutdown_signal())
+            .await
+            .map_err(|e| CliError::fail(format!("server: {e}")))
+    });
+    // Every in-flight request has been answered; stop the writer (final checkpoint) and
+    // bring the mirror up to date.
+    let log = mirror.log().clone();
+    log.close();
+    let mirror_result = mirror.stop();
+    tracing::info!(tree_size = log.tree_size(), "stopped");
+    result?;
+    mirror_result.map_err(CliError::from)?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TLOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Arguments of `tlog token create`.
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    /// The token's name (recorded as the submitter of its events).
+    #[arg(long)]
+    name: String,
+    /// Write the token to this new file (mode 0600) instead of printing it.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// `tlog token create`: the token is shown once (or written to a 0600 file); only its
+/// SHA-256 is kept.
+pub fn token_create(a: TokenCreateArgs, json_out: bool) -> CliResult {
+    let dir = DataDir::new(&a.dir.dir);
+    if !dir.is_initialised() {
+        return Err(
+            crate::datadir::DataDirError::NotInitialised(dir.path.display().to_string()).into(),
+        );
+    }
+    let token = Tokens::create_in_file(&dir.path.join("tokens"), &a.name)?;
+    match &a.output {
+        Some(p) => {
+            crate::datadir::write_secret(p, &token)?;
+            if json_out {
+                println!(
+                    "{{\"name\":{:?},\"file\":{:?}}}",
+                    a.name,
+                    p.display().to_string()
+                );
+            } else {
+                println!("token {:?} written to {} (mode 0600)", a.name, p.display());
+            }
+        }
+        None => {
+            if json_out {
+                println!("{{\"name\":{:?},\"token\":{:?}}}", a.name, token);
+            } else {
+                println!("{token}");
+                eprintln!("token {:?} created: store it now, it cannot be shown again (restart `tlog serve` to load it)", a.name);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Key and value layouts of the log's tables (see [`crate::storage`] for the table list).
+//!
+//! - Hash chunks: the stored hashes of one level are cut into chunks of
+//!   [`CHUNK_WIDTH`] = 256 consecutive nodes; key `level (u8) || chunk (u64 BE)`, value the
+//!   concatenated 32-byte hashes present so far. Level `8K` chunks are exactly the C2SP
+//!   tlog-tiles hash tiles of level `K`.
+//! - Entry bundles: leaves `256N .. 256N+255` under key `N (u64 BE)`, as a C2SP tlog-tiles
+//!   entry bundle (each leaf: u16 BE length || bytes).
+//! - Bodies: key `leaf index (u64 BE)`; value `0x01 || salt (32) || body bytes`, or after
+//!   erasure `0x00 || erasure event index (u64 BE) || reason (UTF-8)`.
+//! - Index: `b'e' || event_id` → leaf index (u64 BE), unique; `b'h' || leaf hash` → leaf
+//!   index, unique; `b'm' || model_id || 0x00 ||
+//!   index`, `b'd' || dataset_id || 0x00 || index`, `b't' || event_type || 0x00 || index`,
+//!   `b'p' || deployment_id || 0x00 || index` → empty (posting lists, scanned in order).
+//!   Ids never contain 0x00 (entry validation forbids control characters).
+//! - Meta: `tree_size` → u64 BE; `origin` → UTF-8; `layout` → [`LAYOUT_VERSION`].
+
+use std::collections::BTreeMap;
+
+use crate::core::hash::{Hash, HASH_SIZE};
+use crate::core::merkle::{HashReadError, HashReader, NodeId};
+use crate::storage::{be, Store, StoreError, Table};
+
+/// Nodes a hash chunk holds.
+pub const CHUNK_WIDTH: u64 = 256;
+/// Leaves an entry bundle holds.
+pub const BUNDLE_WIDTH: u64 = 256;
+/// Version of this layout, stored in `meta/layout`.
+pub const LAYOUT_VERSION: &[u8] = b"1";
+
+/// Meta key of the committed tree size.
+pub const META_TREE_SIZE: &[u8] = b"tree_size";
+/// Meta key of the log's origin.
+pub const META_ORIGIN: &[u8] = b"origin";
+/// Meta key of the layout version.
+pub const META_LAYOUT: &[u8] = b"layout";
+/// Meta key of the size of the latest signed checkpoint.
+pub const META_CHECKPOINT_SIZE: &[u8] = b"checkpoint_size";
+
+/// Index kinds (first byte of an index key).
+pub mod kind {
+    /// event_id → index (unique).
+    pub const EVENT_ID: u8 = b'e';
+    /// model_id postings.
+    pub const MODEL: u8 = b'm';
+    /// dataset_id postings.
+    pub const DATASET: u8 = b'd';
+    /// event_type postings.
+    pub const TYPE: u8 = b't';
+    /// deployment_id postings.
+    pub const DEPLOYMENT: u8 = b'p';
+    /// leaf hash → index (unique).
+    pub const LEAF_HASH: u8 = b'h';
+}
+
+/// Key of the leaf-hash index entry.
+pub fn leaf_key(hash: &Hash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(kind::LEAF_HASH);
+    k.extend_from_slice(hash.as_bytes());
+    k
+}
+
+/// Key of the hash chunk of `level` holding node `index`.
+pub fn chunk_key(level: u8, chunk: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(level);
+    k.extend_from_slice(&be(chunk));
+    k
+}
+
+/// Key of a unique index entry.
+pub fn unique_key(kind: u8, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + value.len());
+    k.push(kind);
+    k.extend_from_slice(value.as_bytes());
+    k
+}
+
+/// Key of a posting-list index entry.
+pub fn posting_key(kind: u8, value: &str, index: u64) -> Vec<u8> {
+    let mut k = posting_prefix(kind, value);
+    k.extend_from_slice(&be(index));
+    k
+}
+
+/// The prefix shared by every posting of `(kind, value)`.
+pub fn posting_prefix(kind: u8, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + value.len() + 8);
+    k.push(kind);
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k
+}
+
+/// A private body as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyRecord {
+    /// The body and the salt of its commitment.
+    Present {
+        /// The 32-byte salt.
+        salt: [u8; 32],
+        /// The canonical CBOR body bytes.
+        body: Vec<u8>,
+    },
+    /// The body was erased by the erasure event at `erased_by`.
+    Erased {
+        /// Leaf index of the `Erasure` event.
+        erased_by: u64,
+        /// Why it was erased.
+        reason: String,
+    },
+}
+
+impl BodyRecord {
+    /// Stored bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            BodyRecord::Present { salt, body } => {
+                let mut v = Vec::with_capacity(33 + body.len());
+                v.push(1);
+                v.extend_from_slice(salt);
+                v.extend_from_slice(body);
+                v
+            }
+            BodyRecord::Erased { erased_by, reason } => {
+                let mut v = Vec::with_capacity(9 + reason.len());
+                v.push(0);
+                v.extend_from_slice(&be(*erased_by));
+                v.extend_from_slice(reason.as_bytes());
+                v
+            }
+        }
+    }
+
+    /// Parses stored bytes.
+    pub fn decode(v: &[u8]) -> Result<BodyRecord, StoreError> {
+        match v.first() {
+            Some(1) if v.len() >= 33 => Ok(BodyRecord::Present {
+                salt: v[1..33].try_into().expect("32 bytes"),
+                body: v[33..].to_vec(),
+            }),
+            Some(0) if v.len() >= 9 => Ok(BodyRecord::Erased {
+                erased_by: u64::from_be_bytes(v[1..9].try_into().expect("8 bytes")),
+                reason: String::from_utf8_lossy(&v[9..]).into_owned(),
+            }),
+            _ => Err(StoreError::Corrupt("body record".into())),
+        }
+    }
+}
+
+/// Reads stored hashes out of hash chunks, with one `multi_get` per call.
+pub struct StoreHashReader<'a, S: Store + ?Sized> {
+    /// The store.
+    pub store: &'a S,
+}
+
+impl<S: Store + ?Sized> HashReader for StoreHashReader<'_, S> {
+    fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, HashReadError> {
+        // Group the requested nodes by chunk so each chunk is read once.
+        let mut chunks: BTreeMap<(u8, u64), usize> = BTreeMap::new();
+        for n in nodes {
+            let next = chunks.len();
+            chunks
+                .entry((n.level, n.index / CHUNK_WIDTH))
+                .or_insert(next);
+        }
+        let mut order: Vec<((u8, u64), usize)> = chunks.into_iter().collect();
+        order.sort_by_key(|(_, i)| *i);
+        let keys: Vec<Vec<u8>> = order.iter().map(|((l, c), _)| chunk_key(*l, *c)).collect();
+        let values = self
+            .store
+            .multi_get(Table::Hashes, &keys)
+            .map_err(|e| HashReadError(e.to_string()))?;
+        let by_chunk: BTreeMap<(u8, u64), Option<Vec<u8>>> =
+            order.iter().map(|(c, _)| *c).zip(values).collect();
+        nodes
+            .iter()
+            .map(|n| {
+                let chunk = by_chunk
+                    .get(&(n.level, n.index / CHUNK_WIDTH))
+                    .and_then(|v| v.as_ref())
+                    .ok_or_else(|| HashReadError(format!("missing hash chunk for {n:?}")))?;
+                let off = (n.index % CHUNK_WIDTH) as usize * HASH_SIZE;
+                chunk
+                    .get(off..off + HASH_SIZE)
+                    .and_then(Hash::from_slice)
+                    .ok_or_else(|| HashReadError(format!("missing stored hash {n:?}")))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,563 @@
+//! The sequencer: the one writer of the log.
+//!
+//! Requests arrive on a bounded channel. The writer takes the first waiting request, drains
+//! whatever else is already queued (group commit, up to `max_batch_events`), and turns the
+//! whole group into ONE storage batch: entry bundles, bodies, new stored hashes, index
+//! postings, the new tree size and, when one is due, the signed checkpoint of the new tree.
+//! Only after `Store::write` returns (the batch is fsync'd) are callers answered and the
+//! new size and checkpoint published. See `spec/storage.md`, "Life of an event".
+//!
+//! # Crash safety
+//!
+//! Every state change of the log is one atomic, durable batch (storage contract 1–3). A
+//! crash before the write returns leaves the store at the previous batch: nothing of this
+//! group was acknowledged, so nothing acknowledged is lost. A crash after it returns leaves
+//! the whole group, acknowledged or not. A checkpoint is signed over the root of a tree
+//! that is written in the same batch, so a stored checkpoint always describes stored
+//! leaves; and because stored leaves never change, every checkpoint ever signed for a size
+//! has the same root (Ed25519 is deterministic: the very same note). A checkpoint is
+//! published only after its batch is durable.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use super::layout::{self, kind, BodyRecord, StoreHashReader, BUNDLE_WIDTH, CHUNK_WIDTH};
+use super::{AppendError, Appended, LogError, Published, SignedCheckpoint};
+use crate::core::checkpoint::{sign_checkpoint, Checkpoint};
+use crate::core::entry;
+use crate::core::hash::{Hash, HASH_SIZE};
+use crate::core::merkle::{Frontier, NodeId};
+use crate::core::note::Ed25519Signer;
+use crate::log::event::PreparedEvent;
+use crate::storage::{be, Batch, Store, Table};
+
+/// The outcome of a duplicate check: none, the original (index, leaf hash), or a conflict.
+type Duplicate = Option<Result<(u64, Hash), AppendError>>;
+
+/// A request to the writer.
+pub(crate) enum Request {
+    /// Append events; the reply has one result per event, in order.
+    Append {
+        events: Vec<PreparedEvent>,
+        reply: oneshot::Sender<Result<Vec<Result<Appended, AppendError>>, LogError>>,
+    },
+    /// Sign a checkpoint now if the tree grew since the last one.
+    Checkpoint {
+        reply: oneshot::Sender<Result<Arc<SignedCheckpoint>, LogError>>,
+    },
+    /// Erase the body of a leaf (the erasure event itself is appended separately).
+    Erase {
+        index: u64,
+        erased_by: u64,
+        reason: String,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+}
+
+/// The writer's in-memory state: O(log n), rebuilt from the store on open.
+pub(crate) struct WriterState {
+    /// Committed tree size.
+    pub tree_size: u64,
+    /// Roots of the complete subtrees of the committed tree.
+    pub frontier: Frontier,
+    /// The partial (not yet full) hash chunk of each level, as stored.
+    pub chunks: Vec<Vec<u8>>,
+    /// The partial entry bundle, as stored.
+    pub bundle: Vec<u8>,
+    /// Size of the latest stored checkpoint.
+    pub checkpoint_size: u64,
+}
+
+impl WriterState {
+    /// Rebuilds the writer state from the store (recovery).
+    pub fn load(store: &dyn Store) -> Result<WriterState, LogError> {
+        let tree_size = read_meta_u64(store, layout::META_TREE_SIZE)?.unwrap_or(0);
+        let checkpoint_size = read_meta_u64(store, layout::META_CHECKPOINT_SIZE)?.unwrap_or(0);
+        let reader = StoreHashReader { store };
+        let frontier = Frontier::load(tree_size, &reader)
+            .map_err(|e| LogError::Corrupt(format!("loading the tree's right edge: {e}")))?;
+        let mut chunks = Vec::new();
+        let mut level = 0u8;
+        while level < 64 && (tree_size >> level) > 0 {
+            let count = tree_size >> level;
+            let partial = count % CHUNK_WIDTH;
+            let mut chunk = Vec::new();
+            if partial > 0 {
+                let key = layout::chunk_key(level, count / CHUNK_WIDTH);
+                let v = store.get(Table::Hashes, &key)?.ok_or_else(|| {
+                    LogError::Corrupt(format!(
+                        "hash chunk {level}/{} missing",
+                        count / CHUNK_WIDTH
+                    ))
+                })?;
+                let want = partial as usize * HASH_SIZE;
+                if v.len() < want {
+                    return Err(LogError::Corrupt(format!(
+                        "hash chunk {level}/{} has {} bytes, expected {want}",
+                        count / CHUNK_WIDTH,
+                        v.len()
+                    )));
+                }
+                chunk = v[..want].to_vec();
+            }
+            chunks.push(chunk);
+            level += 1;
+        }
+        let mut bundle = Vec::new();
+        if tree_size % BUNDLE_WIDTH > 0 {
+            let n = tree_size / BUNDLE_WIDTH;
+            bundle = store
+                .get(Table::Entries, &be(n))?
+                .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
+            let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
+                .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
+            if leaves.len() as u64 != tree_size % BUNDLE_WIDTH {
+                return Err(LogError::Corrupt(format!(
+                    "entry bundle {n} holds {} leaves, expected {}",
+                    leaves.len(),
+                    tree_size % BUNDLE_WIDTH
+                )));
+            }
+        }
+        Ok(WriterState {
+            tree_size,
+            frontier,
+            chunks,
+            bundle,
+            checkpoint_size,
+        })
+    }
+}
+
+/// Reads a u64 meta value.
+pub(crate) fn read_meta_u64(store: &dyn Store, key: &[u8]) -> Result<Option<u64>, LogError> {
+    match store.get(Table::Meta, key)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(crate::storage::parse_be(&v)?)),
+    }
+}
+
+/// Settings of the writer.
+pub(crate) struct WriterConfig {
+    pub checkpoint_interval: Duration,
+    pub max_batch_events: usize,
+}
+
+/// The writer thread's context.
+pub(crate) struct Writer {
+    pub store: Arc<dyn Store>,
+    pub signer: Ed25519Signer,
+    pub origin: String,
+    pub state: WriterState,
+    pub config: WriterConfig,
+    pub published: watch::Sender<Published>,
+    pub last_checkpoint_at: Instant,
+    pub metrics: Arc<super::Metrics>,
+}
+
+struct Pending {
+    events: Vec<PreparedEvent>,
+    reply: oneshot::Sender<Result<Vec<Result<Appended, AppendError>>, LogError>>,
+}
+
+impl Writer {
+    /// Runs until every sender is dropped; then signs a final checkpoint.
+    pub fn run(mut self, rx: Receiver<Request>) {
+        let mut carry: Option<Request> = None;
+        loop {
+            let req = match carry.take() {
+                Some(r) => r,
+                None => {
+                    let timeout = self.until_checkpoint_due();
+                    match rx.recv_timeout(timeout) {
+                        Ok(r) => r,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if self.checkpoint_due() {
+                                let _ = self.sign_checkpoint_alone();
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            match req {
+                Request::Append { events, reply } => {
+                    let mut group = vec![Pending { events, reply }];
+                    let mut count = group[0].events.len();
+                    // Group commit: take everything already waiting, up to the batch limit.
+                    while count < self.config.max_batch_events {
+                        match rx.try_recv() {
+                            Ok(Request::Append { events, reply }) => {
+                                count += events.len();
+                                group.push(Pending { events, reply });
+                            }
+                            Ok(other) => {
+                                carry = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_group(group);
+                }
+                Request::Checkpoint { reply } => {
+                    let _ = reply.send(self.sign_checkpoint_alone());
+                }
+                Request::Erase {
+                    index,
+                    erased_by,
+                    reason,
+                    reply,
+                } => {
+                    let _ = reply.send(self.erase(index, erased_by, reason));
+                }
+            }
+        }
+        // Shutdown: every queued request was answered above; sign a final checkpoint.
+        let _ = self.sign_checkpoint_alone();
+    }
+
+    fn until_checkpoint_due(&self) -> Duration {
+        if self.state.tree_size > self.state.checkpoint_size {
+            self.config
+                .checkpoint_interval
+                .saturating_sub(self.last_checkpoint_at.elapsed())
+                .max(Duration::from_millis(1))
+        } else {
+            Duration::from_secs(3600)
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.state.tree_size > self.state.checkpoint_size
+            && self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval
+    }
+
+    /// Signs the checkpoint of the committed tree and writes it in its own batch.
+    fn sign_checkpoint_alone(&mut self) -> Result<Arc<SignedCheckpoint>, LogError> {
+        if self.state.tree_size == self.state.checkpoint_size {
+            if let Some(cp) = self.published.borrow().checkpoint.clone() {
+                if cp.checkpoint.tree_size == self.state.tree_size {
+                    return Ok(cp);
+                }
+            }
+        }
+        let mut batch = Batch::new();
+        let signed =
+            self.sign_into(&mut batch, self.state.tree_size, self.state.frontier.root())?;
+        let started = Instant::now();
+        self.store.write(batch)?;
+        self.metrics.observe_fsync(started.elapsed());
+        self.state.checkpoint_size = signed.checkpoint.tree_size;
+        self.last_checkpoint_at = Instant::now();
+        let signed = Arc::new(signed);
+        self.metrics.checkpoint_signed();
+        self.publish(Some(signed.clone()));
+        Ok(signed)
+    }
+
+    /// Signs the checkpoint for (`tree_size`, `root`) and adds it to `batch`.
+    fn sign_into(
+        &self,
+        batch: &mut Batch,
+        tree_size: u64,
+        root: Hash,
+    ) -> Result<SignedCheckpoint, LogError> {
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            tree_size,
+            root_hash: root,
+            extensions: Vec::new(),
+        };
+        let note = sign_checkpoint(&checkpoint, &self.signer)
+            .map_err(|e| LogError::Internal(format!("signing checkpoint: {e}")))?;
+        batch.put(Table::Checkpoints, be(tree_size), note.clone());
+        batch.put(Table::Meta, layout::META_CHECKPOINT_SIZE, be(tree_size));
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+
+    fn publish(&self, checkpoint: Option<Arc<SignedCheckpoint>>) {
+        let tree_size = self.state.tree_size;
+        self.published.send_modify(|p| {
+            p.tree_size = tree_size;
+            if let Some(cp) = checkpoint {
+                p.checkpoint = Some(cp);
+            }
+        });
+    }
+
+    fn erase(&mut self, index: u64, erased_by: u64, reason: String) -> Result<(), LogError> {
+        if index >= self.state.tree_size {
+            return Err(LogError::NotFound(format!("no event at index {index}")));
+        }
+        let mut batch = Batch::new();
+        let rec = BodyRecord::Erased { erased_by, reason };
+        batch.put(Table::Bodies, be(index), rec.encode());
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    /// Looks up an earlier event with the same client-chosen id.
+    fn find_duplicate(
+        &self,
+        ev: &PreparedEvent,
+        in_batch: &HashMap<String, (u64, usize)>,
+        group_events: &[&PreparedEvent],
+    ) -> Result<Duplicate, LogError> {
+        if !ev.client_event_id {
+            return Ok(None);
+        }
+        if let Some((index, pos)) = in_batch.get(&ev.header.event_id) {
+            let other = group_events[*pos];
+            let same = same_event(
+                ev,
+                &other.header,
+                Some(&BodyRecord::Present {
+                    salt: other.salt,
+                    body: other.body_bytes.clone(),
+                }),
+            );
+            return Ok(Some(if same {
+                Ok((*index, other.leaf_hash))
+            } else {
+                Err(AppendError::Conflict(ev.header.event_id.clone()))
+            }));
+        }
+        let key = layout::unique_key(kind::EVENT_ID, &ev.header.event_id);
+        let Some(v) = self.store.get(Table::Index, &key)? else {
+            return Ok(None);
+        };
+        let index = crate::storage::parse_be(&v)?;
+        let (header, bytes) = super::read_entry(&*self.store, index)?
+            .ok_or_else(|| LogError::Corrupt(format!("indexed event {index} missing")))?;
+        let body = self
+            .store
+            .get(Table::Bodies, &be(index))?
+            .map(|b| BodyRecord::decode(&b))
+            .transpose()?;
+        Ok(Some(if same_event(ev, &header, body.as_ref()) {
+            Ok((index, crate::core::hash::leaf_hash(&bytes)))
+        } else {
+            Err(AppendError::Conflict(ev.header.event_id.clone()))
+        }))
+    }
+
+    fn commit_group(&mut self, group: Vec<Pending>) {
+        match self.try_commit_group(&group) {
+            Ok((results, checkpoint)) => {
+                self.publish(checkpoint);
+                for (p, r) in group.into_iter().zip(results) {
+                    let _ = p.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                // The batch may or may not be on disk: rebuild the state from the store so
+                // that the next batch continues from whatever is really there.
+                match WriterState::load(&*self.store) {
+                    Ok(state) => self.state = state,
+                    Err(e2) => tracing::error!(error = %e2, "reloading log state failed"),
+                }
+                self.publish(None);
+                for p in group {
+                    let _ = p.reply.send(Err(e.clone_for_reply()));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn try_commit_group(
+        &mut self,
+        group: &[Pending],
+    ) -> Result<
+        (
+            Vec<Vec<Result<Appended, AppendError>>>,
+            Option<Arc<SignedCheckpoint>>,
+        ),
+        LogError,
+    > {
+        let started = Instant::now();
+        let all: Vec<&PreparedEvent> = group.iter().flat_map(|p| p.events.iter()).collect();
+        let mut batch = Batch::new();
+        let mut results: Vec<Vec<Result<Appended, AppendError>>> = Vec::with_capacity(group.len());
+        let mut in_batch: HashMap<String, (u64, usize)> = HashMap::new();
+        let mut new_nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(4);
+        let mut dirty = [false; 64];
+        let mut bundle_dirty = false;
+        let mut size = self.state.tree_size;
+        let mut pos = 0usize;
+        for p in group {
+            let mut rs = Vec::with_capacity(p.events.len());
+            for ev in &p.events {
+                let this_pos = pos;
+                pos += 1;
+                match self.find_duplicate(ev, &in_batch, &all)? {
+                    Some(Ok((index, leaf_hash))) => {
+                        rs.push(Ok(Appended {
+                            index,
+                            event_id: ev.header.event_id.clone(),
+                            leaf_hash,
+                            existing: true,
+                        }));
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        rs.push(Err(e));
+                        continue;
+                    }
+                    None => {}
+                }
+                let index = size;
+                size += 1;
+                if ev.client_event_id {
+                    in_batch.insert(ev.header.event_id.clone(), (index, this_pos));
+                }
+                // Leaf bytes into the entry bundle (u16 BE length || bytes).
+                let len = u16::try_from(ev.entry_bytes.len())
+                    .map_err(|_| LogError::Internal("entry over 65535 bytes".into()))?;
+                self.state.bundle.extend_from_slice(&len.to_be_bytes());
+                self.state.bundle.extend_from_slice(&ev.entry_bytes);
+                bundle_dirty = true;
+                if (index + 1) % BUNDLE_WIDTH == 0 {
+                    batch.put(
+                        Table::Entries,
+                        be(index / BUNDLE_WIDTH),
+                        std::mem::take(&mut self.state.bundle),
+                    );
+                    bundle_dirty = false;
+                }
+                // New stored hashes (Go sumdb/tlog StoredHashes), into their level's chunk.
+                new_nodes.clear();
+                self.state.frontier.append(ev.leaf_hash, &mut new_nodes);
+                for (node, hash) in &new_nodes {
+                    let level = node.level as usize;
+                    if self.state.chunks.len() <= level {
+                        self.state.chunks.resize(level + 1, Vec::new());
+                    }
+                    let chunk = &mut self.state.chunks[level];
+                    debug_assert_eq!(
+                        (chunk.len() / HASH_SIZE) as u64,
+                        node.index % CHUNK_WIDTH,
+                        "hash chunk out of step with the tree"
+                    );
+                    chunk.extend_from_slice(hash.as_bytes());
+                    dirty[level] = true;
+                    if (node.index + 1) % CHUNK_WIDTH == 0 {
+                        batch.put(
+                            Table::Hashes,
+                            layout::chunk_key(node.level, node.index / CHUNK_WIDTH),
+                            std::mem::take(chunk),
+                        );
+                        dirty[level] = false;
+                    }
+                }
+                // The private body, separately erasable.
+                batch.put(
+                    Table::Bodies,
+                    be(index),
+                    BodyRecord::Present {
+                        salt: ev.salt,
+                        body: ev.body_bytes.clone(),
+                    }
+                    .encode(),
+                );
+                // Indexes.
+                let h = &ev.header;
+                batch.put(
+                    Table::Index,
+                    layout::unique_key(kind::EVENT_ID, &h.event_id),
+                    be(index),
+                );
+                batch.put(Table::Index, layout::leaf_key(&ev.leaf_hash), be(index));
+                batch.put(
+                    Table::Index,
+                    layout::posting_key(kind::TYPE, &h.event_type, index),
+                    [],
+                );
+                for (k, v) in [
+                    (kind::MODEL, &h.model_id),
+                    (kind::DATASET, &h.dataset_id),
+                    (kind::DEPLOYMENT, &h.deployment_id),
+                ] {
+                    if let Some(v) = v {
+                        batch.put(Table::Index, layout::posting_key(k, v, index), []);
+                    }
+                }
+                rs.push(Ok(Appended {
+                    index,
+                    event_id: h.event_id.clone(),
+                    leaf_hash: ev.leaf_hash,
+                    existing: false,
+                }));
+            }
+            results.push(rs);
+        }
+        let appended = size - self.state.tree_size;
+        if appended == 0 {
+            // Only duplicates: nothing to write.
+            return Ok((results, None));
+        }
+        // Partial chunks and bundle as they now stand.
+        for (level, d) in dirty.iter().enumerate() {
+            if *d {
+                let count = size >> level;
+                batch.put(
+                    Table::Hashes,
+                    layout::chunk_key(level as u8, count / CHUNK_WIDTH),
+                    self.state.chunks[level].clone(),
+                );
+            }
+        }
+        if bundle_dirty {
+            batch.put(
+                Table::Entries,
+                be(size / BUNDLE_WIDTH),
+                self.state.bundle.clone(),
+            );
+        }
+        batch.put(Table::Meta, layout::META_TREE_SIZE, be(size));
+        let due = self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval;
+        let signed = if due {
+            Some(self.sign_into(&mut batch, size, self.state.frontier.root())?)
+        } else {
+            None
+        };
+        let bytes = batch.byte_size();
+        let fsync_started = Instant::now();
+        // Durable point: after this returns, the whole group (and its checkpoint) is on disk.
+        self.store.write(batch)?;
+        self.metrics.observe_fsync(fsync_started.elapsed());
+        self.metrics
+            .observe_batch(appended, bytes, started.elapsed());
+        self.state.tree_size = size;
+        let signed = signed.map(|s| {
+            self.state.checkpoint_size = size;
+            self.last_checkpoint_at = Instant::now();
+            self.metrics.checkpoint_signed();
+            Arc::new(s)
+        });
+        Ok((results, signed))
+    }
+}
+
+/// Whether a retried event is the same as the stored one (so the retry is idempotent).
+fn same_event(ev: &PreparedEvent, stored: &entry::EntryHeader, body: Option<&BodyRecord>) -> bool {
+    let h = &ev.header;
+    let header_same = h.event_type == stored.event_type
+        && h.system == stored.system
+        && h.model_id == stored.model_id
+        && h.dataset_id == stored.dataset_id
+        && h.deployment_id == stored.deployment_id
+        && (!ev.client_timestamp || h.timestamp == stored.timestamp);
+    let body_same = match body {
+        Some(BodyRecord::Present { body, .. }) => *body == ev.body_bytes,
+        // An erased body can no longer be compared: the id decides.
+        Some(BodyRecord::Erased { .. }) | None => true,
+    };
+    header_same && body_same
+}

@@ -1,0 +1,478 @@
+//! Handlers of the `/v1` JSON API (`spec/api.md`).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ErrorKind};
+use super::{
+    Shared, BODY_TIMEOUT, CHECKPOINT_WAIT_TIMEOUT, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST,
+};
+use crate::core::bundle::b64;
+use crate::core::hash::Hash;
+use crate::core::json::{self, JsonValue, ParseOptions};
+use crate::log::event::{new_event_from_json, prepare};
+use crate::log::view::{event_json, int, obj, s};
+use crate::log::{AppendError, ListFilter, SignedCheckpoint, MAX_LIST_LIMIT};
+
+/// Default page size of `GET /v1/events`.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+
+/// A JSON response with a status.
+pub fn json_response(status: StatusCode, v: &JsonValue) -> Response {
+    let mut r = (status, json::to_json_string(v)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// 404 for unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint (see /v1/openapi.json)")
+}
+
+/// `GET /healthz`.
+pub async fn healthz(State(st): State<Shared>) -> Response {
+    let p = st.log.published();
+    json_response(
+        StatusCode::OK,
+        &obj(vec![
+            ("status", s("ok")),
+            ("tree_size", int(p.tree_size)),
+            (
+                "checkpoint_size",
+                int(p.checkpoint.map(|c| c.checkpoint.tree_size).unwrap_or(0)),
+            ),
+        ]),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// Reads the body with a size limit and a deadline (slow clients get 408).
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Timeout,
+            "request body not received in time",
+        )),
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            if msg.contains("length limit")
+                || std::error::Error::source(&e)
+                    .is_some_and(|s| s.to_string().contains("length limit"))
+            {
+                Err(ApiError::new(
+                    ErrorKind::TooLarge,
+                    format!("request body over {MAX_BODY_BYTES} bytes"),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "reading request body: {msg}"
+                )))
+            }
+        }
+        Ok(Ok(b)) => Ok(b.to_vec()),
+    }
+}
+
+fn wants_checkpoint(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match q.get("wait").map(String::as_str) {
+        Some("checkpoint") => return Ok(true),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "wait={other:?} is not supported (use wait=checkpoint)"
+            )))
+        }
+        None => {}
+    }
+    Ok(headers
+        .get("tlog-wait")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("checkpoint")))
+}
+
+fn proof_json(proof: &[Hash]) -> JsonValue {
+    JsonValue::Array(proof.iter().map(|h| s(b64(h.as_bytes()))).collect())
+}
+
+fn note_text(cp: &SignedCheckpoint) -> JsonValue {
+    s(String::from_utf8_lossy(&cp.note).into_owned())
+}
+
+/// `POST /v1/events`: one event object or an array of them.
+pub async fn post_events(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthorized,
+            "writing needs Authorization: Bearer <token>",
+        )
+    })?;
+    let submitter = st
+        .tokens
+        .check(token)
+        .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "unknown token"))?
+        .to_string();
+    let wait = wants_checkpoint(&q, &headers)?;
+    let body = read_body(req.into_body()).await?;
+    let v = json::parse(&body, ParseOptions::STRICT)
+        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let (items, single) = match v {
+        JsonValue::Array(items) => (items, false),
+        obj @ JsonValue::Object(_) => (vec![obj], true),
+        _ => {
+            return Err(ApiError::bad_request(
+                "body must be an event object or an array of them",
+            ))
+        }
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("empty array: nothing to append"));
+    }
+    if items.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "{} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}",
+                items.len()
+            ),
+        ));
+    }
+    // Validate every event before appending any: a request is accepted or refused whole.
+    let mut prepared = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |m: String| {
+            if single {
+                m
+            } else {
+                format!("events[{i}]: {m}")
+            }
+        };
+        let mut ev = new_event_from_json(item).map_err(|m| ApiError::invalid(at(m)))?;
+        ev.submitter = Some(submitter.clone());
+        let p = prepare(ev).map_err(|e| ApiError::invalid(at(e.to_string())))?;
+        prepared.push(Ok(p));
+    }
+    if !st.rate.take(&submitter, prepared.len()) {
+        return Err(ApiError::new(
+            ErrorKind::RateLimited,
+            "rate limit exceeded for this token; retry later",
+        ));
+    }
+    let results = st.log.append_prepared(prepared).await?;
+    let checkpoint = if wait {
+        let need = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|a| a.index + 1))
+            .max()
+            .unwrap_or(0);
+        let cp = tokio::time::timeout(CHECKPOINT_WAIT_TIMEOUT, st.log.wait_for_checkpoint(need))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "no checkpoint covering the events was signed in time; they are durable",
+                )
+            })??;
+        Some(cp)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(results.len());
+    for r in &results {
+        match r {
+            Ok(a) => {
+                let mut m = vec![
+                    ("index", int(a.index)),
+                    ("event_id", s(a.event_id.clone())),
+                    ("leaf_hash", s(a.leaf_hash.to_hex())),
+                    ("existing", JsonValue::Bool(a.existing)),
+                ];
+                if let Some(cp) = &checkpoint {
+                    let proof = st.log.inclusion_proof(a.index, cp.checkpoint.tree_size)?;
+                    m.push(("tree_size", int(cp.checkpoint.tree_size)));
+                    m.push(("inclusion_proof", proof_json(&proof)));
+                }
+                out.push(obj(m));
+            }
+            Err(e) => {
+                if single {
+                    return Err(e.clone().into());
+                }
+                let kind = match e {
+                    AppendError::Invalid(_) => ErrorKind::Invalid,
+                    AppendError::Conflict(_) => ErrorKind::Conflict,
+                };
+                out.push(obj(vec![
+                    ("error", s(kind.code())),
+                    ("message", s(e.to_string())),
+                ]));
+            }
+        }
+    }
+    let mut body = if single {
+        out.pop().expect("one result")
+    } else {
+        obj(vec![("results", JsonValue::Array(out))])
+    };
+    if let (Some(cp), JsonValue::Object(m)) = (&checkpoint, &mut body) {
+        m.push(("checkpoint".into(), note_text(cp)));
+    }
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// Resolves `{id}`: a decimal index or an event id.
+fn resolve(st: &Shared, id: &str) -> Result<u64, ApiError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        let i: u64 = id
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("index {id} is out of range")))?;
+        if i >= st.log.tree_size() {
+            return Err(ApiError::not_found(format!("no event at index {i}")));
+        }
+        return Ok(i);
+    }
+    if id.len() > 128 {
+        return Err(ApiError::bad_request("event id longer than 128 characters"));
+    }
+    st.log
+        .find_event_id(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?}")))
+}
+
+/// `GET /v1/events/{index or event_id}`.
+pub async fn get_event(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let i = resolve(&st, &id)?;
+    let ev = st
+        .log
+        .event(i)?
+        .ok_or_else(|| ApiError::not_found(format!("no event at index {i}")))?;
+    Ok(json_response(StatusCode::OK, &event_json(&ev)))
+}
+
+fn parse_u64(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    match q.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!("{name} must be a non-negative integer, not {v:?}"))
+        }),
+    }
+}
+
+/// `GET /v1/events?model_id=&dataset_id=&deployment_id=&type=&after=&limit=`.
+pub async fn list_events(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    for k in q.keys() {
+        if ![
+            "model_id",
+            "dataset_id",
+            "deployment_id",
+            "type",
+            "after",
+            "limit",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?}"
+            )));
+        }
+    }
+    let limit = parse_u64(&q, "limit")?.unwrap_or(DEFAULT_LIST_LIMIT as u64);
+    if limit == 0 || limit > MAX_LIST_LIMIT as u64 {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_LIST_LIMIT}"
+        )));
+    }
+    let filter = ListFilter {
+        model_id: q.get("model_id").cloned(),
+        dataset_id: q.get("dataset_id").cloned(),
+        event_type: q.get("type").cloned(),
+        deployment_id: q.get("deployment_id").cloned(),
+    };
+    let st2 = st.clone();
+    let after = parse_u64(&q, "after")?;
+    let events = tokio::task::spawn_blocking(move || -> Result<Vec<JsonValue>, ApiError> {
+        let idx = st2.log.list(&filter, after, limit as usize)?;
+        let mut out = Vec::with_capacity(idx.len());
+        for i in idx {
+            if let Some(ev) = st2.log.event(i)? {
+                out.push(event_json(&ev));
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorKind::Internal, "internal error"))??;
+    let next = if events.len() as u64 == limit {
+        events
+            .last()
+            .and_then(|e| e.get("index").cloned())
+            .unwrap_or(JsonValue::Null)
+    } else {
+        JsonValue::Null
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &obj(vec![
+            ("events", JsonValue::Array(events)),
+            ("next_after", next),
+        ]),
+    ))
+}
+
+/// The checkpoint to prove against: the one stored at `size`, or the latest.
+fn checkpoint_for(st: &Shared, size: Option<u64>) -> Result<(u64, Vec<u8>), ApiError> {
+    match size {
+        Some(n) => {
+            if n > st.log.tree_size() {
+                return Err(ApiError::bad_request(format!(
+                    "size {n} is beyond the log's size {}",
+                    st.log.tree_size()
+                )));
+            }
+            let note = st.log.checkpoint_at(n)?.ok_or_else(|| {
+                ApiError::not_found(format!("no checkpoint was signed at size {n}"))
+            })?;
+            Ok((n, note))
+        }
+        None => {
+            let cp = st
+                .log
+                .latest_checkpoint()
+                .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+            Ok((cp.checkpoint.tree_size, cp.note.clone()))
+        }
+    }
+}
+
+/// `GET /v1/proof/inclusion?index=I|event_id=E|leaf_hash=H[&size=N]`.
+pub async fn inclusion_proof(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let index = match (q.get("index"), q.get("event_id"), q.get("leaf_hash")) {
+        (Some(_), None, None) => parse_u64(&q, "index")?.expect("present"),
+        (None, Some(e), None) => resolve(&st, e)?,
+        (None, None, Some(h)) => {
+            let hash = Hash::from_hex(h)
+                .ok_or_else(|| ApiError::bad_request("leaf_hash must be 64 hex digits"))?;
+            st.log
+                .find_leaf_hash(&hash)?
+                .ok_or_else(|| ApiError::not_found("no leaf with that hash"))?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of index, event_id, leaf_hash",
+            ))
+        }
+    };
+    let (size, note) = checkpoint_for(&st, parse_u64(&q, "size")?)?;
+    if index >= size {
+        return Err(ApiError::not_found(format!(
+            "leaf {index} is not covered by the checkpoint at size {size} (yet)"
+        )));
+    }
+    let proof = st.log.inclusion_proof(index, size)?;
+    let leaf = st
+        .log
+        .event(index)?
+        .ok_or_else(|| ApiError::not_found(format!("no event at index {index}")))?
+        .leaf_hash();
+    Ok(json_response(
+        StatusCode::OK,
+        &obj(vec![
+            ("leaf_index", int(index)),
+            ("tree_size", int(size)),
+            ("leaf_hash", s(leaf.to_hex())),
+            ("inclusion_proof", proof_json(&proof)),
+            ("checkpoint", s(String::from_utf8_lossy(&note).into_owned())),
+        ]),
+    ))
+}
+
+/// `GET /v1/proof/consistency?from=A&to=B` (`to` defaults to the latest checkpoint).
+pub async fn consistency_proof(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let from = parse_u64(&q, "from")?.ok_or_else(|| ApiError::bad_request("from is required"))?;
+    let (to, note) = checkpoint_for(&st, parse_u64(&q, "to")?)?;
+    if from == 0 || from > to {
+        return Err(ApiError::bad_request(format!(
+            "need 1 <= from <= to (to = {to})"
+        )));
+    }
+    let proof = st.log.consistency_proof(from, to)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &obj(vec![
+            ("old_size", int(from)),
+            ("tree_size", int(to)),
+            ("consistency_proof", proof_json(&proof)),
+            ("checkpoint", s(String::from_utf8_lossy(&note).into_owned())),
+        ]),
+    ))
+}
+
+/// `GET /v1/bundle/{index or event_id}[?size=N]`: the offline proof bundle.
+pub async fn bundle(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let index = resolve(&st, &id)?;
+    let (size, note) = checkpoint_for(&st, parse_u64(&q, "size")?)?;
+    if index >= size {
+        return Err(ApiError::not_found(format!(
+            "event {index} is not covered by the checkpoint at size {size} (yet)"
+        )));
+    }
+    let ev = st
+        .log
+        .event(index)?
+        .ok_or_else(|| ApiError::not_found(format!("no event at index {index}")))?;
+    let proof = st.log.inclusion_proof(index, size)?;
+    let b = crate::log::make_bundle(&ev, proof, note);
+    Ok(json_response(StatusCode::OK, &b.to_json()))
+}
+
+/// `GET /v1/checkpoint`: the latest checkpoint as JSON.
+pub async fn checkpoint_json(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let p = st.log.published();
+    let cp = p
+        .checkpoint
+        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &obj(vec![
+            ("origin", s(cp.checkpoint.origin.clone())),
+            ("tree_size", int(cp.checkpoint.tree_size)),
+            ("root_hash", s(cp.checkpoint.root_hash.to_hex())),
+            ("note", note_text(&cp)),
+            ("log_size", int(p.tree_size)),
+            ("vkey", s(st.vkey.clone())),
+        ]),
+    ))
+}

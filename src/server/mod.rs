@@ -1,0 +1,120 @@
+//! `tlog serve`: the HTTP server (axum on tokio) over a durable [`Log`].
+//!
+//! - JSON API under `/v1` (`spec/api.md`, OpenAPI at `/v1/openapi.json`): post events
+//!   (bearer token), read events, inclusion and consistency proofs, bundles, checkpoints.
+//! - C2SP tlog-tiles read API: `/checkpoint`, `/tile/<L>/<N>[.p/<W>]`,
+//!   `/tile/entries/<N>[.p/<W>]`, public and cacheable.
+//! - Operations: `/healthz`, `/metrics` (Prometheus text).
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0` and
+//! talk to a real socket. Errors become responses in exactly one place ([`error`]).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod tiles;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::log::Log;
+use auth::{RateLimiter, Tokens};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Most events in one POST.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// Time a client has to send its whole request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest `wait=checkpoint` hold before the server answers 503.
+pub const CHECKPOINT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The log.
+    pub log: Log,
+    /// Accepted writer tokens.
+    pub tokens: Tokens,
+    /// Per-token rate limit.
+    pub rate: RateLimiter,
+    /// HTTP counters.
+    pub http: metrics::HttpMetrics,
+    /// The log's verifier key, as served in `/v1/checkpoint`.
+    pub vkey: String,
+}
+
+/// The shared state handle.
+pub type Shared = Arc<AppState>;
+
+/// Adds CORS headers to read endpoints (auditor pages in browsers) and answers preflights.
+async fn cors(req: Request, next: Next) -> Response {
+    let is_read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let preflight = *req.method() == Method::OPTIONS;
+    let mut resp = if preflight {
+        Response::new(axum::body::Body::empty())
+    } else {
+        next.run(req).await
+    };
+    if is_read {
+        let h = resp.headers_mut();
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    }
+    resp
+}
+
+/// Counts responses by status code.
+async fn count_status(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    state.http.observe(resp.status().as_u16());
+    resp
+}
+
+/// The router with every route.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/v1/events", post(api::post_events).get(api::list_events))
+        .route("/v1/events/{id}", get(api::get_event))
+        .route("/v1/proof/inclusion", get(api::inclusion_proof))
+        .route("/v1/proof/consistency", get(api::consistency_proof))
+        .route("/v1/bundle/{id}", get(api::bundle))
+        .route("/v1/checkpoint", get(api::checkpoint_json))
+        .route("/v1/openapi.json", get(openapi::openapi))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), count_status))
+        .layer(middleware::from_fn(cors))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (their events are acknowledged), and returns. The caller then
+/// closes the log, which signs a final checkpoint.
+pub async fn run(
+    listener: TcpListener,
+    state: Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

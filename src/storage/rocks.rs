@@ -1,0 +1,176 @@
+//! The RocksDB [`Store`]: one column family per [`Table`], synced WAL writes.
+//!
+//! Durability: every [`Store::write`] is one `WriteBatch` written with `sync = true`, so it
+//! is in the fsync'd write-ahead log before `write` returns, and RocksDB applies a batch
+//! atomically on recovery (a torn WAL record is dropped whole). That gives contract points 1
+//! to 3 of [`crate::storage`]. Compression is off (the C++ libraries for it are not built,
+//! which also keeps the cold build shorter; hashes and signatures do not compress anyway).
+
+use std::path::Path;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
+    Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use super::{Batch, KeyValue, Op, Store, StoreError, Table};
+
+/// Size of the shared block cache for reads.
+pub const BLOCK_CACHE_BYTES: usize = 128 << 20;
+/// Size of each column family's memtable.
+pub const WRITE_BUFFER_BYTES: usize = 64 << 20;
+
+/// A RocksDB database in a folder.
+pub struct RocksStore {
+    db: DB,
+    path: String,
+}
+
+fn map_err(path: &str, e: rocksdb::Error) -> StoreError {
+    let msg = e.to_string();
+    let lower = msg.to_lowercase();
+    if lower.contains("lock")
+        && (lower.contains("hold") || lower.contains("temporarily unavailable"))
+    {
+        StoreError::Locked {
+            path: path.to_string(),
+        }
+    } else if lower.contains("no space")
+        || lower.contains("read-only")
+        || lower.contains("permission denied")
+    {
+        StoreError::NoSpace(msg)
+    } else if lower.contains("corrupt") {
+        StoreError::Corrupt(msg)
+    } else {
+        StoreError::Io(msg)
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database in `path`.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        let path_s = path.display().to_string();
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cf_opts = |table: Table| {
+            let mut o = Options::default();
+            o.set_compression_type(DBCompressionType::None);
+            o.set_write_buffer_size(WRITE_BUFFER_BYTES);
+            let mut b = BlockBasedOptions::default();
+            b.set_block_cache(&cache);
+            b.set_bloom_filter(10.0, false);
+            if table == Table::Hashes || table == Table::Entries {
+                // Values are up to 8 KiB (256 hashes) or ~100 KiB (bundles): larger blocks.
+                b.set_block_size(16 << 10);
+            }
+            o.set_block_based_table_factory(&b);
+            o
+        };
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_compression_type(DBCompressionType::None);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_keep_log_file_num(4);
+        db_opts.set_max_total_wal_size(256 << 20);
+        let cfs = Table::ALL
+            .iter()
+            .map(|t| ColumnFamilyDescriptor::new(t.name(), cf_opts(*t)));
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|e| map_err(&path_s, e))?;
+        Ok(RocksStore { db, path: path_s })
+    }
+
+    fn cf(&self, table: Table) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(table.name())
+            .expect("column families are created at open")
+    }
+}
+
+impl Store for RocksStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.cf(table), key)
+            .map_err(|e| map_err(&self.path, e))
+    }
+
+    fn multi_get(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let cf = self.cf(table);
+        self.db
+            .multi_get_cf(keys.iter().map(|k| (cf, k.as_slice())))
+            .into_iter()
+            .map(|r| r.map_err(|e| map_err(&self.path, e)))
+            .collect()
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut out = Vec::new();
+        if start >= end || limit == 0 {
+            return Ok(out);
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end.to_vec());
+        let iter = self.db.iterator_cf_opt(
+            self.cf(table),
+            ro,
+            IteratorMode::From(start, Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(|e| map_err(&self.path, e))?;
+            out.push((k.to_vec(), v.to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_in_range(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<KeyValue>, StoreError> {
+        if start >= end {
+            return Ok(None);
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(start.to_vec());
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut iter = self
+            .db
+            .iterator_cf_opt(self.cf(table), ro, IteratorMode::End);
+        match iter.next() {
+            Some(Ok((k, v))) => Ok(Some((k.to_vec(), v.to_vec()))),
+            Some(Err(e)) => Err(map_err(&self.path, e)),
+            None => Ok(None),
+        }
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for (table, op) in &batch.ops {
+            let cf = self.cf(*table);
+            match op {
+                Op::Put(k, v) => wb.put_cf(cf, k, v),
+                Op::Delete(k) => wb.delete_cf(cf, k),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        // Durable before acknowledged: the WAL is fsync'd before write returns.
+        wo.set_sync(true);
+        self.db
+            .write_opt(wb, &wo)
+            .map_err(|e| map_err(&self.path, e))
+    }
+}

@@ -1,0 +1,279 @@
+//! The durable log: group commit, dense indexes, proofs against checkpoints, idempotent
+//! retries, recovery after crashes and storage faults.
+
+#![cfg(feature = "server")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_audit_trail::core::checkpoint::open_checkpoint;
+use llm_audit_trail::core::json::{JsonNumber, JsonValue};
+use llm_audit_trail::core::note::Ed25519Signer;
+use llm_audit_trail::core::proof::{verify_consistency, verify_inclusion};
+use llm_audit_trail::log::event::NewEvent;
+use llm_audit_trail::log::fsck::fsck;
+use llm_audit_trail::log::{AppendError, ListFilter, Log, LogConfig, LogError};
+use llm_audit_trail::storage::memory::{Fault, MemoryStore};
+use llm_audit_trail::storage::rocks::RocksStore;
+use llm_audit_trail::storage::Store;
+
+const ORIGIN: &str = "test.example/log";
+
+fn signer() -> Ed25519Signer {
+    Ed25519Signer::from_seed(ORIGIN, &[7u8; 32]).unwrap()
+}
+
+fn config() -> LogConfig {
+    LogConfig {
+        checkpoint_interval: Duration::from_millis(5),
+        max_batch_events: 500,
+    }
+}
+
+fn open(store: Arc<dyn Store>) -> Log {
+    Log::open(store, signer(), config()).unwrap()
+}
+
+fn event(i: usize) -> NewEvent {
+    let mut e = NewEvent::new("Evaluation");
+    e.model_id = Some(format!("model-{}", i % 3));
+    e.details = JsonValue::Object(vec![(
+        "step".into(),
+        JsonValue::Number(JsonNumber::Int(i as i128)),
+    )]);
+    e
+}
+
+/// Every inclusion proof of every leaf verifies against the latest checkpoint, and every
+/// stored checkpoint is consistent with it.
+fn check_everything(log: &Log) {
+    let cp = log.checkpoint_now_blocking().unwrap();
+    let size = cp.checkpoint.tree_size;
+    assert_eq!(size, log.tree_size());
+    for i in 0..size {
+        let ev = log.event(i).unwrap().unwrap();
+        let proof = log.inclusion_proof(i, size).unwrap();
+        verify_inclusion(i, size, &ev.leaf_hash(), &proof, &cp.checkpoint.root_hash).unwrap();
+    }
+    for old in 1..=size {
+        if let Some(note) = log.checkpoint_at(old).unwrap() {
+            let old_cp = open_checkpoint(&note, &signer().verifier())
+                .unwrap()
+                .checkpoint;
+            let proof = log.consistency_proof(old, size).unwrap();
+            verify_consistency(
+                old,
+                size,
+                &old_cp.root_hash,
+                &cp.checkpoint.root_hash,
+                &proof,
+            )
+            .unwrap();
+        }
+    }
+    fsck(log, &signer().verifier()).unwrap();
+}
+
+#[test]
+fn concurrent_appends_get_dense_unique_indexes_and_verify() {
+    let log = open(Arc::new(MemoryStore::new()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for k in 0..25 {
+                    let evs: Vec<NewEvent> = (0..4).map(|j| event(t * 1000 + k * 4 + j)).collect();
+                    for r in log.append_blocking(evs).unwrap() {
+                        got.push(r.unwrap().index);
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (0..800).collect::<Vec<u64>>(),
+        "indexes are unique and dense"
+    );
+    check_everything(&log);
+    let m0 = log
+        .list(
+            &ListFilter {
+                model_id: Some("model-0".into()),
+                ..Default::default()
+            },
+            None,
+            1000,
+        )
+        .unwrap();
+    assert!(!m0.is_empty());
+    for i in &m0 {
+        assert_eq!(
+            log.event(*i).unwrap().unwrap().header.model_id.as_deref(),
+            Some("model-0")
+        );
+    }
+    log.close();
+}
+
+#[test]
+fn retries_with_the_same_event_id_are_idempotent() {
+    let log = open(Arc::new(MemoryStore::new()));
+    let mut e = event(1);
+    e.event_id = Some("job-42-step-1".into());
+    let first = log
+        .append_blocking(vec![e.clone()])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert!(!first.existing);
+    // Same id and contents, in a later batch and twice in one batch.
+    let again = log.append_blocking(vec![e.clone(), e.clone()]).unwrap();
+    for r in again {
+        let r = r.unwrap();
+        assert_eq!(
+            (r.index, r.leaf_hash, r.existing),
+            (first.index, first.leaf_hash, true)
+        );
+    }
+    assert_eq!(log.tree_size(), 1);
+    // Same id, other contents: a conflict, nothing appended.
+    let mut other = e.clone();
+    other.event_type = "Approval".into();
+    match log.append_blocking(vec![other]).unwrap().remove(0) {
+        Err(AppendError::Conflict(id)) => assert_eq!(id, "job-42-step-1"),
+        r => panic!("expected a conflict, got {r:?}"),
+    }
+    assert_eq!(log.tree_size(), 1);
+    log.close();
+}
+
+#[test]
+fn invalid_events_are_refused_without_touching_the_others() {
+    let log = open(Arc::new(MemoryStore::new()));
+    let mut bad = event(0);
+    bad.event_type = "not a valid type!".into();
+    let rs = log.append_blocking(vec![event(1), bad, event(2)]).unwrap();
+    assert!(rs[0].is_ok() && rs[2].is_ok());
+    assert!(matches!(rs[1], Err(AppendError::Invalid(_))));
+    assert_eq!(log.tree_size(), 2);
+    log.close();
+}
+
+#[test]
+fn reopening_after_a_crash_keeps_every_acknowledged_event() {
+    let store = MemoryStore::new();
+    let log = open(Arc::new(store.clone()));
+    let mut acked = Vec::new();
+    for i in 0..300 {
+        for r in log.append_blocking(vec![event(i)]).unwrap() {
+            acked.push(r.unwrap());
+        }
+    }
+    // "Crash": copy the disk image as it is, without closing the log.
+    let image = store.snapshot();
+    log.close();
+    let log2 = open(Arc::new(image));
+    assert_eq!(log2.tree_size(), 300);
+    for a in &acked {
+        let ev = log2.event(a.index).unwrap().unwrap();
+        assert_eq!(ev.header.event_id, a.event_id);
+        assert_eq!(ev.leaf_hash(), a.leaf_hash);
+    }
+    // It goes on appending from where it was.
+    let r = log2
+        .append_blocking(vec![event(999)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(r.index, 300);
+    check_everything(&log2);
+    log2.close();
+}
+
+#[test]
+fn storage_faults_lose_nothing_acknowledged_and_never_fork() {
+    let store = MemoryStore::new();
+    let log = open(Arc::new(store.clone()));
+    let mut acked = Vec::new();
+    for round in 0..40 {
+        match round % 4 {
+            1 => store.inject(0, Fault::NoSpace),
+            2 => store.inject(0, Fault::AppliedThenError),
+            3 => store.inject(0, Fault::IoError),
+            _ => {}
+        }
+        let mut e = event(round);
+        e.event_id = Some(format!("ev-{round}"));
+        match log.append_blocking(vec![e.clone()]) {
+            Ok(rs) => acked.push(rs.into_iter().next().unwrap().unwrap()),
+            Err(LogError::NoSpace(_)) | Err(LogError::Storage(_)) => {
+                // Unknown outcome: the client retries with the same event id.
+                store.clear_faults();
+                let r = log.append_blocking(vec![e]).unwrap().remove(0).unwrap();
+                acked.push(r);
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    let image = store.snapshot();
+    log.close();
+    let log2 = open(Arc::new(image));
+    assert_eq!(log2.tree_size(), 40, "each event exactly once");
+    for a in &acked {
+        assert_eq!(
+            log2.event(a.index).unwrap().unwrap().header.event_id,
+            a.event_id
+        );
+    }
+    check_everything(&log2);
+    log2.close();
+}
+
+#[test]
+fn rocksdb_log_survives_reopen_and_checks_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Vec<_> = {
+        let log = open(Arc::new(RocksStore::open(dir.path()).unwrap()));
+        let rs = log.append_blocking((0..2000).map(event).collect()).unwrap();
+        log.close();
+        rs.into_iter().map(|r| r.unwrap()).collect()
+    };
+    let log = open(Arc::new(RocksStore::open(dir.path()).unwrap()));
+    assert_eq!(log.tree_size(), 2000);
+    assert_eq!(acked[1999].index, 1999);
+    check_everything(&log);
+    log.close();
+    drop(log);
+    // The wrong key for this folder is refused.
+    let other = Ed25519Signer::from_seed("other.example/log", &[1u8; 32]).unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    assert!(matches!(
+        Log::open(store, other, config()),
+        Err(LogError::Invalid(_))
+    ));
+}
+
+#[test]
+fn proofs_for_sizes_beyond_the_tree_are_refused() {
+    let log = open(Arc::new(MemoryStore::new()));
+    log.append_blocking((0..10).map(event).collect()).unwrap();
+    assert!(matches!(
+        log.inclusion_proof(3, 11),
+        Err(LogError::Invalid(_))
+    ));
+    assert!(matches!(
+        log.consistency_proof(3, 11),
+        Err(LogError::Invalid(_))
+    ));
+    assert!(log.inclusion_proof(10, 10).is_err());
+    assert!(log.event(10).unwrap().is_none());
+    log.close();
+}

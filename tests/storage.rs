@@ -1,0 +1,151 @@
+//! The storage conformance suite: every `Store` implementation must pass it.
+
+#![cfg(feature = "server")]
+
+use llm_audit_trail::storage::memory::{Fault, MemoryStore};
+use llm_audit_trail::storage::rocks::RocksStore;
+use llm_audit_trail::storage::{Batch, Store, StoreError, Table};
+
+fn conformance(store: &dyn Store) {
+    // Empty reads.
+    assert_eq!(store.get(Table::Meta, b"x").unwrap(), None);
+    assert!(store
+        .scan(Table::Index, b"", &[0xff], 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.last_in_range(Table::Index, b"", &[0xff]).unwrap(),
+        None
+    );
+
+    // A batch across tables is applied whole.
+    let mut b = Batch::new();
+    for i in 0u64..100 {
+        b.put(Table::Entries, i.to_be_bytes(), vec![i as u8; 3]);
+        b.put(
+            Table::Index,
+            [b"k".as_slice(), &i.to_be_bytes()].concat(),
+            [],
+        );
+    }
+    b.put(Table::Meta, b"tree_size", 100u64.to_be_bytes());
+    store.write(b).unwrap();
+    assert_eq!(
+        store.get(Table::Entries, &7u64.to_be_bytes()).unwrap(),
+        Some(vec![7; 3])
+    );
+    assert_eq!(
+        store.get(Table::Meta, b"tree_size").unwrap(),
+        Some(100u64.to_be_bytes().to_vec())
+    );
+    // Tables are separate namespaces.
+    assert_eq!(store.get(Table::Bodies, &7u64.to_be_bytes()).unwrap(), None);
+
+    // multi_get keeps order and reports misses.
+    let keys = vec![
+        9u64.to_be_bytes().to_vec(),
+        1000u64.to_be_bytes().to_vec(),
+        2u64.to_be_bytes().to_vec(),
+    ];
+    assert_eq!(
+        store.multi_get(Table::Entries, &keys).unwrap(),
+        vec![Some(vec![9; 3]), None, Some(vec![2; 3])]
+    );
+
+    // scan: [start, end), in order, limited.
+    let start = [b"k".as_slice(), &10u64.to_be_bytes()].concat();
+    let end = [b"k".as_slice(), &20u64.to_be_bytes()].concat();
+    let got = store.scan(Table::Index, &start, &end, 100).unwrap();
+    assert_eq!(got.len(), 10);
+    assert_eq!(got[0].0, start);
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(store.scan(Table::Index, &start, &end, 3).unwrap().len(), 3);
+    assert!(store
+        .scan(Table::Index, &end, &start, 100)
+        .unwrap()
+        .is_empty());
+    let last = store
+        .last_in_range(Table::Index, &start, &end)
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.0, [b"k".as_slice(), &19u64.to_be_bytes()].concat());
+
+    // Overwrite and delete.
+    let mut b = Batch::new();
+    b.put(Table::Entries, 7u64.to_be_bytes(), b"new".to_vec());
+    b.delete(Table::Entries, 8u64.to_be_bytes());
+    store.write(b).unwrap();
+    assert_eq!(
+        store.get(Table::Entries, &7u64.to_be_bytes()).unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        store.get(Table::Entries, &8u64.to_be_bytes()).unwrap(),
+        None
+    );
+
+    // Large values.
+    let mut b = Batch::new();
+    b.put(Table::Hashes, b"big", vec![0xab; 1 << 20]);
+    store.write(b).unwrap();
+    assert_eq!(
+        store.get(Table::Hashes, b"big").unwrap().unwrap().len(),
+        1 << 20
+    );
+}
+
+#[test]
+fn memory_store_conforms() {
+    conformance(&MemoryStore::new());
+}
+
+#[test]
+fn rocks_store_conforms_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        conformance(&s);
+    }
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        s.get(Table::Entries, &7u64.to_be_bytes()).unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        s.get(Table::Meta, b"tree_size").unwrap(),
+        Some(100u64.to_be_bytes().to_vec())
+    );
+}
+
+#[test]
+fn rocks_store_refuses_a_second_opener() {
+    let dir = tempfile::tempdir().unwrap();
+    let _a = RocksStore::open(dir.path()).unwrap();
+    match RocksStore::open(dir.path()) {
+        Err(StoreError::Locked { .. }) => {}
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second opener must be refused"),
+    }
+}
+
+#[test]
+fn memory_faults_behave_as_documented() {
+    let s = MemoryStore::new();
+    s.inject(0, Fault::NoSpace);
+    let mut b = Batch::new();
+    b.put(Table::Meta, b"a", b"1".to_vec());
+    assert!(matches!(s.write(b.clone()), Err(StoreError::NoSpace(_))));
+    assert_eq!(
+        s.get(Table::Meta, b"a").unwrap(),
+        None,
+        "a refused write applies nothing"
+    );
+    s.inject(0, Fault::AppliedThenError);
+    assert!(s.write(b.clone()).is_err());
+    assert_eq!(
+        s.get(Table::Meta, b"a").unwrap(),
+        Some(b"1".to_vec()),
+        "applied, then failed"
+    );
+    s.write(b).unwrap();
+}
