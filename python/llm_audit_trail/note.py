@@ -97,7 +97,7 @@ def parse_verifier_key(vkey: str) -> VerifierKey:
     if not isinstance(vkey, str):
         raise NoteError("a verifier key is a string")
     vkey = vkey.strip()
-    parts = vkey.split("+")
+    parts = vkey.split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3:
         raise NoteError("a verifier key has the form name+hex8+base64")
     name, id_hex, key_b64 = parts

@@ -113,10 +113,21 @@ class TlogServer:
         )
         stderr.close()
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        # Ours is listening once it printed its key (after binding): only then is a
+        # /healthz answer on this port known to come from it, not from another process.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"tlog serve exited with {self.proc.returncode}: {self.stderr()}")
+            vk = [l for l in self.stdout_lines if l.startswith("verifier key: ")]
+            if vk:
+                self.vkey = vk[-1].split(": ", 1)[1].strip()
+                break
+            time.sleep(0.02)
+        else:
+            self.stop()
+            raise RuntimeError(f"tlog serve did not start in {timeout}s: {self.stderr()}")
+        while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
                     if r.status == 200:
@@ -126,12 +137,6 @@ class TlogServer:
         else:
             self.stop()
             raise RuntimeError(f"tlog serve did not answer /healthz in {timeout}s: {self.stderr()}")
-        for _ in range(100):
-            vk = [l for l in self.stdout_lines if l.startswith("verifier key: ")]
-            if vk:
-                self.vkey = vk[-1].split(": ", 1)[1].strip()
-                break
-            time.sleep(0.02)
         return self
 
     def _pump(self, proc: subprocess.Popen) -> None:

@@ -63,6 +63,15 @@ def test_ed25519_rejects_malleable_and_malformed_input():
     assert not ed25519.verify(p.to_bytes(32, "little"), msg, sig)
 
 
+def _vkey_with_plus():
+    # A key whose base64 contains "+": only the first two "+" separate the fields.
+    for i in range(256):
+        vk = note.VerifierKey("log.example", bytes([i]) * 32)
+        if "+" in vk.to_vkey().split("+", 2)[2]:
+            return vk.to_vkey()
+    raise AssertionError("no such key")
+
+
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 PETER_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 PETER_SIG = "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
@@ -73,7 +82,7 @@ SPEC_NOTE = "This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1y
 
 
 def test_verifier_keys_round_trip():
-    for vkey in (PETER_VKEY, ENOCH_VKEY, SPEC_VKEY):
+    for vkey in (PETER_VKEY, ENOCH_VKEY, SPEC_VKEY, _vkey_with_plus()):
         vk = note.parse_verifier_key(vkey)
         assert vk.to_vkey() == vkey
     assert note.parse_verifier_key(PETER_VKEY).key_id.hex() == "c74f20a3"
