@@ -321,3 +321,23 @@ def test_console_script():
         pytest.skip("llm-audit is not installed (pip install -e python)")
     r = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "approve" in r.stdout and "verify" in r.stdout
+
+
+def test_decisions_yaml_relabels_prompts_but_never_supplies_required_values(ledger, tmp_path):
+    pytest.importorskip("yaml")
+    (tmp_path / ".llm-audit").mkdir()
+    (tmp_path / ".llm-audit" / "decisions.yaml").write_text(
+        "Approval:\n"
+        "  fields:\n"
+        "    rationale:\n"
+        "      prompt: Why is this model fit to ship\n"
+        "      default: because\n"  # ignored: a required field never gets a default
+    )
+    p = Pty(["approve", "--owner", "MRC", "--model-id", "m", "--dataset-id", "d", "--deployment-id", "x",
+             "--constraints", "{\"rollout\": \"all\"}", "--reference", "https://e.example/1", "-i"], pty_env(ledger))
+    p.answer("Why is this model fit to ship: ", "")
+    p.expect("rationale is required.")
+    p.answer("Why is this model fit to ship: ", "passes every gate")
+    p.answer("Record this? [y/N]: ", "y")
+    assert p.wait() == 0, p.text
+    assert list(iter_events(str(ledger)))[-1]["details"]["rationale"] == "passes every gate"

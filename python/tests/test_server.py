@@ -324,3 +324,31 @@ def test_proof_bundles(server, tmp_path):
     ok, report = verify_bundle(withheld, server.vkey)
     assert ok and not report["body_verified"]
     assert verify_bundle(dict(bundle, leaf_index=bundle["leaf_index"] + 1), server.vkey)[0] is False
+
+
+def test_events_are_flushed_at_interpreter_exit(server, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    code = (
+        "from llm_audit_trail import AuditLogger\n"
+        f"log = AuditLogger(url={server.url!r}, token={server.token!r}, spool_path={str(tmp_path / 's.jsonl')!r})\n"
+        "for i in range(300):\n"
+        "    log.emit('Evaluation', {'i': i}, model_id='m-exit')\n"
+        # no flush(), no close(): the atexit hook must send them
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(all_events(server, model_id="m-exit")) == 300
+    assert not (tmp_path / "s.jsonl").exists() or (tmp_path / "s.jsonl").stat().st_size == 0
+
+
+def test_emit_after_close_still_sends(server, tmp_path):
+    log = logger_for(server, tmp_path)
+    log.emit("E", {"n": 1}, model_id="m-close")
+    log.close()
+    log.emit("E", {"n": 2}, model_id="m-close")
+    assert log.flush(timeout=30)
+    assert len(all_events(server, model_id="m-close")) == 2
