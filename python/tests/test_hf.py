@@ -152,3 +152,21 @@ def test_only_the_main_process_writes(tmp_path):
     cb.on_evaluate(args, state, control, metrics={"eval_loss": np.float32(0.5), "eval_n": np.int64(3)})
     (ev,) = iter_events(str(tmp_path / "audit_trail.jsonl"))
     assert ev["details"]["eval_loss"] == 0.5 and ev["details"]["eval_n"] == 3
+
+
+def test_epoch_end_has_the_epochs_loss_even_with_sparse_logging(tmp_path):
+    # logging_steps=50 never logs by itself in this run: the callback asks for a log
+    # at each epoch end, so EpochEnd still carries that epoch's loss and learning rate.
+    log = AuditLogger(path=str(tmp_path / "audit_trail.jsonl"), url="")
+    trainer = Trainer(
+        model=tiny_model(),
+        args=training_args(tmp_path / "out", eval_strategy="no", max_steps=-1, num_train_epochs=2,
+                           logging_steps=50, save_strategy="no"),
+        train_dataset=Synthetic(n=6),
+        callbacks=[AuditTrailCallback(log, model_id="m")],
+    )
+    trainer.train()
+    epochs = [e["details"] for e in iter_events(str(tmp_path / "audit_trail.jsonl")) if e["event_type"] == "EpochEnd"]
+    assert [(d["epoch"], d["global_step"], d["loss_step"]) for d in epochs] == [(1.0, 3, 3), (2.0, 6, 6)]
+    assert all(isinstance(d["loss"], float) and isinstance(d["learning_rate"], float) for d in epochs)
+    assert epochs[0]["loss"] != epochs[1]["loss"]
