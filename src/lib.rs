@@ -20,8 +20,12 @@ pub mod datadir;
 #[cfg(feature = "server")]
 pub mod log;
 #[cfg(feature = "server")]
+pub mod monitor;
+#[cfg(feature = "server")]
 pub mod os;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod storage;
+#[cfg(feature = "server")]
+pub mod witness;

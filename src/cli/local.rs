@@ -599,6 +599,9 @@ pub struct VerifyArgs {
     bundle: String,
     #[command(flatten)]
     key: KeyArgs,
+    /// A C2SP tlog-policy file: also require its witness quorum on the bundle's checkpoint.
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 /// `tlog verify`.
@@ -610,6 +613,18 @@ pub fn verify(a: VerifyArgs, json_out: bool) -> CliResult {
     let bytes = read_limited(&a.bundle, crate::core::bundle::MAX_BUNDLE_SIZE)?;
     let bundle =
         ProofBundle::parse(&bytes).map_err(|e| CliError::usage(format!("{}: {e}", a.bundle)))?;
+    if let Some(path) = &a.policy {
+        let policy = super::witness::load_policy(path)?;
+        let v = policy
+            .verify_checkpoint(&bundle.checkpoint, Some(&key))
+            .map_err(|e| CliError::fail(format!("verification FAILED: {e}")))?;
+        if !json_out {
+            println!(
+                "OK: checkpoint cosigned by {} of the policy's witnesses (quorum met)",
+                v.cosigned_by.len()
+            );
+        }
+    }
     match bundle.verify(&key) {
         Ok(v) => {
             if json_out {

@@ -8,6 +8,7 @@ mod local;
 mod progress;
 mod remote;
 mod serve;
+mod witness;
 
 use std::path::PathBuf;
 
@@ -133,6 +134,13 @@ enum Command {
     },
     /// Run the HTTP log server (creates ./tlog-data with a fresh key if needed).
     Serve(serve::ServeArgs),
+    /// Run a C2SP tlog-witness: create its key, trust logs, serve add-checkpoint.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
+    },
+    /// Follow a log through its public read API and report forks, rollbacks, bad tiles.
+    Monitor(witness::MonitorArgs),
     /// Manage writer tokens.
     Token {
         #[command(subcommand)]
@@ -191,6 +199,8 @@ pub fn main() -> i32 {
         Command::Import(a) => local::import(a, json),
         Command::Fsck { dir } => local::fsck(&dir, json),
         Command::Serve(a) => serve::serve(a),
+        Command::Witness { command } => witness::witness(command, json),
+        Command::Monitor(a) => witness::monitor(a, json),
         Command::Token {
             command: TokenCommand::Create(a),
         } => serve::token_create(a, json),

@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// Events per second each token may write (sustained).
     #[arg(long, env = "TLOG_RATE_LIMIT")]
     rate_limit_per_sec: Option<f64>,
+    /// A C2SP tlog-policy file: get every checkpoint cosigned by its witnesses (lines
+    /// `witness NAME VKEY URL`, URL = submission prefix) and publish it with their quorum.
+    #[arg(long, env = "TLOG_WITNESS_POLICY")]
+    witness_policy: Option<PathBuf>,
+    /// With --witness-policy: publish checkpoints before the quorum has cosigned them.
+    #[arg(long)]
+    publish_without_quorum: bool,
+    /// With --witness-policy: milliseconds a witness has to answer.
+    #[arg(long, default_value_t = 10_000)]
+    witness_timeout_ms: u64,
 }
 
 /// The TOML config file.
@@ -166,6 +176,20 @@ pub fn serve(a: ServeArgs) -> CliResult {
         );
     }
 
+    let witness_config = match &a.witness_policy {
+        Some(path) => {
+            if !(1..=600_000).contains(&a.witness_timeout_ms) {
+                return Err(CliError::usage("--witness-timeout-ms must be 1..=600000"));
+            }
+            let mut c = crate::witness::client::CoordinatorConfig::new(
+                super::witness::load_policy(path)?,
+            );
+            c.publish_without_quorum = a.publish_without_quorum;
+            c.timeout = Duration::from_millis(a.witness_timeout_ms);
+            Some(c)
+        }
+        None => None,
+    };
     init_tracing();
     let log = dir.open_log(LogConfig {
         checkpoint_interval: Duration::from_millis(interval),
@@ -197,7 +221,15 @@ pub fn serve(a: ServeArgs) -> CliResult {
         println!("tlog serving {} on http://{local}/", log.origin(),);
         println!("verifier key: {vkey}");
         tracing::info!(%local, origin = log.origin(), tree_size = log.tree_size(), "listening");
-        crate::server::run(listener, state, shutdown_signal())
+        let cosigned = match witness_config {
+            Some(c) => Some(
+                crate::witness::client::start(log.clone(), c)
+                    .map_err(|e| CliError::usage(format!("--witness-policy: {e}")))?
+                    .0,
+            ),
+            None => None,
+        };
+        crate::server::run_cosigned(listener, state, cosigned, shutdown_signal())
             .await
             .map_err(|e| CliError::fail(format!("server: {e}")))
     });
@@ -212,7 +244,7 @@ pub fn serve(a: ServeArgs) -> CliResult {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -228,7 +260,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TLOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

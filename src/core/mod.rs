@@ -13,6 +13,8 @@ pub mod hash;
 pub mod json;
 pub mod merkle;
 pub mod note;
+pub mod policy;
 pub mod proof;
 pub mod tiles;
 pub mod tlog_proof;
+pub mod witness;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
+use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -17,6 +18,10 @@ use crate::core::json::{self, JsonValue, ParseOptions};
 use crate::log::event::{new_event_from_json, prepare};
 use crate::log::view::{event_json, int, obj, s};
 use crate::log::{AppendError, ListFilter, SignedCheckpoint, MAX_LIST_LIMIT};
+use crate::witness::client::CosignedView;
+
+/// The cosigned-checkpoint view, present when the server runs with witnesses.
+type Cosigned = Option<Extension<CosignedView>>;
 
 /// Default page size of `GET /v1/events`.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -114,6 +119,7 @@ fn note_text(cp: &SignedCheckpoint) -> JsonValue {
 /// `POST /v1/events`: one event object or an array of them.
 pub async fn post_events(
     State(st): State<Shared>,
+    cosigned: Cosigned,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     req: Request,
@@ -182,7 +188,14 @@ pub async fn post_events(
             .filter_map(|r| r.as_ref().ok().map(|a| a.index + 1))
             .max()
             .unwrap_or(0);
-        let cp = tokio::time::timeout(CHECKPOINT_WAIT_TIMEOUT, st.log.wait_for_checkpoint(need))
+        let wait = async {
+            match &cosigned {
+                // With witnesses, wait for the cosigned checkpoint.
+                Some(v) => v.wait_for(need).await.ok_or(crate::log::LogError::Closed),
+                None => st.log.wait_for_checkpoint(need).await,
+            }
+        };
+        let cp = tokio::time::timeout(CHECKPOINT_WAIT_TIMEOUT, wait)
             .await
             .map_err(|_| {
                 ApiError::new(
@@ -343,7 +356,27 @@ pub async fn list_events(
 }
 
 /// The checkpoint to prove against: the one stored at `size`, or the latest.
-fn checkpoint_for(st: &Shared, size: Option<u64>) -> Result<(u64, Vec<u8>), ApiError> {
+fn checkpoint_for(
+    st: &Shared,
+    cosigned: &Cosigned,
+    size: Option<u64>,
+) -> Result<(u64, Vec<u8>), ApiError> {
+    if let Some(Extension(v)) = cosigned {
+        // With witnesses: the cosigned checkpoint (latest, or a recent one of that size).
+        match size {
+            None => {
+                let cp = v
+                    .latest()
+                    .ok_or_else(|| ApiError::not_found("no checkpoint has been cosigned yet"))?;
+                return Ok((cp.checkpoint.tree_size, cp.note.clone()));
+            }
+            Some(n) => {
+                if let Some(cp) = v.at(n) {
+                    return Ok((n, cp.note.clone()));
+                }
+            }
+        }
+    }
     match size {
         Some(n) => {
             if n > st.log.tree_size() {
@@ -370,6 +403,7 @@ fn checkpoint_for(st: &Shared, size: Option<u64>) -> Result<(u64, Vec<u8>), ApiE
 /// `GET /v1/proof/inclusion?index=I|event_id=E|leaf_hash=H[&size=N]`.
 pub async fn inclusion_proof(
     State(st): State<Shared>,
+    cosigned: Cosigned,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let index = match (q.get("index"), q.get("event_id"), q.get("leaf_hash")) {
@@ -388,7 +422,7 @@ pub async fn inclusion_proof(
             ))
         }
     };
-    let (size, note) = checkpoint_for(&st, parse_u64(&q, "size")?)?;
+    let (size, note) = checkpoint_for(&st, &cosigned, parse_u64(&q, "size")?)?;
     if index >= size {
         return Err(ApiError::not_found(format!(
             "leaf {index} is not covered by the checkpoint at size {size} (yet)"
@@ -415,10 +449,11 @@ pub async fn inclusion_proof(
 /// `GET /v1/proof/consistency?from=A&to=B` (`to` defaults to the latest checkpoint).
 pub async fn consistency_proof(
     State(st): State<Shared>,
+    cosigned: Cosigned,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let from = parse_u64(&q, "from")?.ok_or_else(|| ApiError::bad_request("from is required"))?;
-    let (to, note) = checkpoint_for(&st, parse_u64(&q, "to")?)?;
+    let (to, note) = checkpoint_for(&st, &cosigned, parse_u64(&q, "to")?)?;
     if from == 0 || from > to {
         return Err(ApiError::bad_request(format!(
             "need 1 <= from <= to (to = {to})"
@@ -439,11 +474,12 @@ pub async fn consistency_proof(
 /// `GET /v1/bundle/{index or event_id}[?size=N]`: the offline proof bundle.
 pub async fn bundle(
     State(st): State<Shared>,
+    cosigned: Cosigned,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let index = resolve(&st, &id)?;
-    let (size, note) = checkpoint_for(&st, parse_u64(&q, "size")?)?;
+    let (size, note) = checkpoint_for(&st, &cosigned, parse_u64(&q, "size")?)?;
     if index >= size {
         return Err(ApiError::not_found(format!(
             "event {index} is not covered by the checkpoint at size {size} (yet)"
@@ -459,11 +495,20 @@ pub async fn bundle(
 }
 
 /// `GET /v1/checkpoint`: the latest checkpoint as JSON.
-pub async fn checkpoint_json(State(st): State<Shared>) -> Result<Response, ApiError> {
+pub async fn checkpoint_json(
+    State(st): State<Shared>,
+    cosigned: Cosigned,
+) -> Result<Response, ApiError> {
     let p = st.log.published();
-    let cp = p
-        .checkpoint
-        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+    let cp = match cosigned {
+        // With witnesses: the latest checkpoint published with its cosignatures.
+        Some(Extension(v)) => v
+            .latest()
+            .ok_or_else(|| ApiError::not_found("no checkpoint has been cosigned yet"))?,
+        None => p
+            .checkpoint
+            .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?,
+    };
     Ok(json_response(
         StatusCode::OK,
         &obj(vec![

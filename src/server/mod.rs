@@ -6,6 +6,10 @@
 //!   `/tile/entries/<N>[.p/<W>]`, public and cacheable.
 //! - Operations: `/healthz`, `/metrics` (Prometheus text).
 //!
+//! - With witnesses (`tlog serve --witness-policy`), `/checkpoint`, `/v1/checkpoint`, proofs,
+//!   bundles and `wait=checkpoint` use the cosigned checkpoint of
+//!   [`crate::witness::client::CosignedView`] (an axum extension set by [`run_cosigned`]).
+//!
 //! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0` and
 //! talk to a real socket. Errors become responses in exactly one place ([`error`]).
 
@@ -114,6 +118,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Like [`run`], and when `cosigned` is given, the published checkpoint is the witnessed one.
+pub async fn run_cosigned(
+    listener: TcpListener,
+    state: Shared,
+    cosigned: Option<crate::witness::client::CosignedView>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut app = router(state);
+    if let Some(view) = cosigned {
+        app = app.layer(axum::Extension(view));
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -30,11 +30,20 @@ fn bytes_response(body: Vec<u8>, content_type: &'static str, cache: &'static str
 }
 
 /// `GET /checkpoint`: the latest signed checkpoint note.
-pub async fn checkpoint(State(st): State<Shared>) -> Result<Response, ApiError> {
-    let cp = st
-        .log
-        .latest_checkpoint()
-        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+pub async fn checkpoint(
+    State(st): State<Shared>,
+    cosigned: Option<axum::Extension<crate::witness::client::CosignedView>>,
+) -> Result<Response, ApiError> {
+    let cp = match cosigned {
+        // With witnesses: the latest checkpoint published with its cosignatures.
+        Some(v) => v
+            .latest()
+            .ok_or_else(|| ApiError::not_found("no checkpoint has been cosigned yet"))?,
+        None => st
+            .log
+            .latest_checkpoint()
+            .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?,
+    };
     Ok(bytes_response(
         cp.note.clone(),
         "text/plain; charset=utf-8",
