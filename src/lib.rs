@@ -12,11 +12,14 @@
 #![warn(missing_docs)]
 
 pub mod core;
+pub mod lineage;
 
 #[cfg(feature = "server")]
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod datadir;
+#[cfg(feature = "server")]
+pub mod dataset;
 #[cfg(feature = "server")]
 pub mod log;
 #[cfg(feature = "server")]

@@ -4,6 +4,9 @@
 //! non-zero exit: 1 for a failed check or operation, 2 for bad usage or input, 130 when
 //! interrupted.
 
+mod dataset;
+mod governance;
+mod lineage;
 mod local;
 mod progress;
 mod remote;
@@ -146,6 +149,23 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Record an approval (Approval).
+    Approve(governance::ApproveArgs),
+    /// Record a risk waiver (RiskWaiver).
+    Waive(governance::WaiveArgs),
+    /// Record an attestation (Attestation).
+    Attest(governance::AttestArgs),
+    /// Register a dataset with a content hash of its files, or check it.
+    Dataset {
+        #[command(subcommand)]
+        command: dataset::DatasetCommand,
+    },
+    /// Show every verified event of a model and its datasets, in time order.
+    Lineage(lineage::LineageArgs),
+    /// Exit 0 only if the log proves every requirement (a deployment gate).
+    Check(lineage::CheckArgs),
+    /// Erase an event's private body, recording an Erasure event.
+    Erase(lineage::EraseArgs),
     /// Work with the JSONL mirror.
     Mirror {
         #[command(subcommand)]
@@ -204,6 +224,13 @@ pub fn main() -> i32 {
         Command::Token {
             command: TokenCommand::Create(a),
         } => serve::token_create(a, json),
+        Command::Approve(a) => governance::approve(a, json),
+        Command::Waive(a) => governance::waive(a, json),
+        Command::Attest(a) => governance::attest(a, json),
+        Command::Dataset { command } => dataset::run(command, json),
+        Command::Lineage(a) => lineage::lineage(a, json),
+        Command::Check(a) => lineage::check(a, json),
+        Command::Erase(a) => lineage::erase(a, json),
         Command::Mirror {
             command: MirrorCommand::Rebuild { dir },
         } => local::mirror_rebuild(&dir, json),

@@ -1,0 +1,755 @@
+//! `tlog lineage`, `tlog check` and `tlog erase`, and [`Target`]: the log a command works
+//! on, a local data folder or a `tlog serve` (`--server`).
+//!
+//! Every event `lineage` and `check` show is read as a proof bundle and verified against
+//! one signed checkpoint (signature by the log key, inclusion proof to its root, body
+//! against its digest) before it is used: an auditor sees only what the log proves.
+//!
+//! `erase` works on a local data folder only: the server has no erasure endpoint.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::governance::{owner_default, stdin_is_terminal, InterruptGuard, Prompter};
+use super::remote::{urlencode, Remote};
+use super::{CliError, CliResult, DirArg, ServerArg};
+use crate::core::bundle::ProofBundle;
+use crate::core::checkpoint::{open_checkpoint, Checkpoint};
+use crate::core::hash::sha256;
+use crate::core::json::{self, JsonValue};
+use crate::core::note::{parse_verifier_key, Ed25519Verifier};
+use crate::datadir::DataDir;
+use crate::lineage::{
+    dataset_ids, evaluate, expired_waivers, parse_requirement, Lineage, LineageEvent, Outcome,
+    MAX_LINEAGE_DATASETS, MAX_LINEAGE_EVENTS,
+};
+use crate::log::event::NewEvent;
+use crate::log::layout::BodyRecord;
+use crate::log::view::{int, obj, opt, s};
+use crate::log::{ListFilter, Log, LogConfig, MAX_LIST_LIMIT};
+
+/// Longest erasure reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// How a verifier key is given for `--server` (locally the data folder's key is used).
+#[derive(Args, Debug, Clone)]
+pub struct KeyOpt {
+    /// The log's verifier key (`name+hex+base64`), to verify what a --server sends.
+    #[arg(long, conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the log's verifier key.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+impl KeyOpt {
+    fn load(&self) -> Result<Option<Ed25519Verifier>, CliError> {
+        let text = match (&self.key, &self.key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(p)) => {
+                let b = super::local::read_limited(&p.display().to_string(), 4096)?;
+                String::from_utf8_lossy(&b).into_owned()
+            }
+            (None, None) => return Ok(None),
+        };
+        parse_verifier_key(text.trim())
+            .map(Some)
+            .map_err(|e| CliError::usage(format!("bad verifier key: {e}")))
+    }
+}
+
+/// The model, dataset and deployment ids of one event.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeIds {
+    /// Model id.
+    pub model_id: Option<String>,
+    /// Dataset id.
+    pub dataset_id: Option<String>,
+    /// Deployment id.
+    pub deployment_id: Option<String>,
+}
+
+enum Inner {
+    Local {
+        log: Log,
+        data: DataDir,
+    },
+    Remote {
+        remote: Remote,
+        key: OnceCell<Ed25519Verifier>,
+    },
+}
+
+/// The log a command works on: a local data folder, or a server.
+pub struct Target {
+    inner: Inner,
+    given_key: Option<Ed25519Verifier>,
+}
+
+impl Target {
+    /// Opens the data folder, or connects to `--server` (then `key`, if given, is the
+    /// log key everything the server sends is verified with).
+    pub fn open(
+        dir: &DirArg,
+        server: &ServerArg,
+        key: Option<&KeyOpt>,
+    ) -> Result<Target, CliError> {
+        let given_key = match key {
+            Some(k) => k.load()?,
+            None => None,
+        };
+        let inner = match &server.server {
+            Some(url) => Inner::Remote {
+                remote: Remote::new(url, server.token.clone())?,
+                key: OnceCell::new(),
+            },
+            None => {
+                let data = DataDir::new(&dir.dir);
+                let log = data.open_log(LogConfig::default())?;
+                Inner::Local { log, data }
+            }
+        };
+        Ok(Target { inner, given_key })
+    }
+
+    /// [`Target::open`] without a key, for best-effort reads.
+    pub fn open_quiet(dir: &DirArg, server: &ServerArg) -> Result<Target, CliError> {
+        Target::open(dir, server, None)
+    }
+
+    /// The local log, or a usage error naming `what` for a server.
+    pub fn local(&self, what: &str) -> Result<(&Log, &DataDir), CliError> {
+        match &self.inner {
+            Inner::Local { log, data } => Ok((log, data)),
+            Inner::Remote { .. } => Err(CliError::usage(format!(
+                "{what} works on a local data folder only (the server has no endpoint for it)"
+            ))),
+        }
+    }
+
+    /// The log key: the data folder's, `--key`, or (with a warning) the server's.
+    fn key(&self) -> Result<Ed25519Verifier, CliError> {
+        if let Some(k) = &self.given_key {
+            return Ok(k.clone());
+        }
+        match &self.inner {
+            Inner::Local { data, .. } => Ok(data.load_signer()?.verifier()),
+            Inner::Remote { remote, key } => {
+                if let Some(k) = key.get() {
+                    return Ok(k.clone());
+                }
+                let cp = remote.get_json("/v1/checkpoint")?;
+                let vkey = cp.get("vkey").and_then(|v| v.as_str()).unwrap_or_default();
+                eprintln!(
+                    "tlog: warning: no --key given; verifying with the key the server advertises ({vkey})"
+                );
+                let k = parse_verifier_key(vkey)
+                    .map_err(|e| CliError::fail(format!("server advertises a bad key: {e}")))?;
+                let _ = key.set(k.clone());
+                Ok(k)
+            }
+        }
+    }
+
+    /// Appends one event (durably; locally the mirror follows) and returns
+    /// `{index, event_id, leaf_hash, existing}`.
+    pub fn append(&self, ev: NewEvent) -> Result<JsonValue, CliError> {
+        match &self.inner {
+            Inner::Remote { remote, .. } => {
+                let v = remote.post_events(&event_to_json(&ev))?;
+                if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+                    return Err(CliError::usage(m.to_string()));
+                }
+                Ok(v)
+            }
+            Inner::Local { log, data } => {
+                let r = log.append_blocking(vec![ev])?;
+                crate::log::mirror::sync_after(log, data)?;
+                let a = r
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| CliError::fail("the log gave no result"))?
+                    .map_err(|e| CliError::usage(e.to_string()))?;
+                Ok(obj(vec![
+                    ("index", int(a.index)),
+                    ("event_id", s(a.event_id)),
+                    ("leaf_hash", s(a.leaf_hash.to_hex())),
+                    ("existing", JsonValue::Bool(a.existing)),
+                ]))
+            }
+        }
+    }
+
+    /// The scope ids of the last `n` events, oldest first.
+    pub fn recent_scopes(&self, n: u64) -> Result<Vec<ScopeIds>, CliError> {
+        let n = n.min(MAX_LIST_LIMIT as u64);
+        match &self.inner {
+            Inner::Local { log, .. } => {
+                let size = log.tree_size();
+                let mut out = Vec::new();
+                for i in size.saturating_sub(n)..size {
+                    if let Some(ev) = log.event(i)? {
+                        out.push(ScopeIds {
+                            model_id: ev.header.model_id,
+                            dataset_id: ev.header.dataset_id,
+                            deployment_id: ev.header.deployment_id,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            Inner::Remote { remote, .. } => {
+                let cp = remote.get_json("/v1/checkpoint")?;
+                let size = match cp.get("log_size") {
+                    Some(JsonValue::Number(json::JsonNumber::Int(i))) => *i as u64,
+                    _ => 0,
+                };
+                if size == 0 {
+                    return Ok(Vec::new());
+                }
+                let after = size
+                    .checked_sub(n + 1)
+                    .map(|a| format!("&after={a}"))
+                    .unwrap_or_default();
+                let v = remote.get_json(&format!("/v1/events?limit={n}{after}"))?;
+                let text =
+                    |e: &JsonValue, k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                Ok(match v.get("events") {
+                    Some(JsonValue::Array(a)) => a
+                        .iter()
+                        .map(|e| ScopeIds {
+                            model_id: text(e, "model_id"),
+                            dataset_id: text(e, "dataset_id"),
+                            deployment_id: text(e, "deployment_id"),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Every leaf index matching `filter` (at most `max`; more is an error).
+    pub fn list_all(&self, filter: &ListFilter, max: usize) -> Result<Vec<u64>, CliError> {
+        let mut out: Vec<u64> = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let page: Vec<u64> = match &self.inner {
+                Inner::Local { log, .. } => log.list(filter, after, MAX_LIST_LIMIT)?,
+                Inner::Remote { remote, .. } => {
+                    let mut q = format!("/v1/events?limit={MAX_LIST_LIMIT}");
+                    for (k, v) in [
+                        ("model_id", &filter.model_id),
+                        ("dataset_id", &filter.dataset_id),
+                        ("deployment_id", &filter.deployment_id),
+                        ("type", &filter.event_type),
+                    ] {
+                        if let Some(v) = v {
+                            q.push_str(&format!("&{k}={}", urlencode(v)));
+                        }
+                    }
+                    if let Some(a) = after {
+                        q.push_str(&format!("&after={a}"));
+                    }
+                    let v = remote.get_json(&q)?;
+                    match v.get("events") {
+                        Some(JsonValue::Array(a)) => a
+                            .iter()
+                            .map(|e| match e.get("index") {
+                                Some(JsonValue::Number(json::JsonNumber::Int(i)))
+                                    if *i >= 0 && *i <= u64::MAX as i128 =>
+                                {
+                                    Ok(*i as u64)
+                                }
+                                _ => Err(CliError::fail("server sent an event without an index")),
+                            })
+                            .collect::<Result<_, _>>()?,
+                        _ => return Err(CliError::fail("server sent no events list")),
+                    }
+                }
+            };
+            let Some(&last) = page.last() else { break };
+            if after.is_some_and(|a| last <= a) {
+                return Err(CliError::fail("the event list went backwards"));
+            }
+            out.extend(page);
+            if out.len() > max {
+                return Err(CliError::fail(format!(
+                    "more than {max} events match; refusing to load them all"
+                )));
+            }
+            after = Some(last);
+        }
+        Ok(out)
+    }
+
+    /// The latest checkpoint (signing one now, locally, if the log grew), verified.
+    pub fn checkpoint(&self) -> Result<(Checkpoint, Vec<u8>), CliError> {
+        let note = match &self.inner {
+            Inner::Local { log, .. } => log.checkpoint_now_blocking()?.note.clone(),
+            Inner::Remote { remote, .. } => {
+                let cp = remote.get_json("/v1/checkpoint")?;
+                cp.get("note")
+                    .and_then(|n| n.as_str())
+                    .ok_or_else(|| CliError::fail("the server has no checkpoint yet"))?
+                    .as_bytes()
+                    .to_vec()
+            }
+        };
+        let key = self.key()?;
+        let cp = open_checkpoint(&note, &key)
+            .map_err(|e| CliError::fail(format!("checkpoint does not verify: {e}")))?;
+        Ok((cp.checkpoint, note))
+    }
+
+    /// The event at `index`, read as a bundle at `size` and verified with the log key.
+    pub fn verified_event(&self, index: u64, size: u64) -> Result<LineageEvent, CliError> {
+        let bundle = match &self.inner {
+            Inner::Local { log, .. } => {
+                let note = log.checkpoint_at(size)?.ok_or_else(|| {
+                    CliError::fail(format!("no checkpoint was signed at size {size}"))
+                })?;
+                let ev = log
+                    .event(index)?
+                    .ok_or_else(|| CliError::fail(format!("no event at index {index}")))?;
+                let proof = log.inclusion_proof(index, size)?;
+                crate::log::make_bundle(&ev, proof, note)
+            }
+            Inner::Remote { remote, .. } => {
+                let b = remote.get_bytes(&format!("/v1/bundle/{index}?size={size}"))?;
+                ProofBundle::parse(&b)
+                    .map_err(|e| CliError::fail(format!("server sent a bad bundle: {e}")))?
+            }
+        };
+        if bundle.leaf_index != index {
+            return Err(CliError::fail(format!(
+                "asked for event {index}, got a bundle for {}",
+                bundle.leaf_index
+            )));
+        }
+        let v = bundle
+            .verify(&self.key()?)
+            .map_err(|e| CliError::fail(format!("event {index} does not verify: {e}")))?;
+        if v.checkpoint.tree_size != size {
+            return Err(CliError::fail(format!(
+                "event {index} was proved at size {}, not {size}",
+                v.checkpoint.tree_size
+            )));
+        }
+        Ok(LineageEvent::from_verified(&bundle, v))
+    }
+
+    /// Closes a local log (stops its writer).
+    pub fn close(self) {
+        if let Inner::Local { log, .. } = &self.inner {
+            log.close();
+        }
+    }
+}
+
+/// The JSON object of an event as the API takes it.
+pub fn event_to_json(ev: &NewEvent) -> JsonValue {
+    let mut m = vec![("event_type", s(ev.event_type.clone()))];
+    for (k, v) in [
+        ("event_id", &ev.event_id),
+        ("timestamp", &ev.timestamp),
+        ("system", &ev.system),
+        ("model_id", &ev.model_id),
+        ("dataset_id", &ev.dataset_id),
+        ("deployment_id", &ev.deployment_id),
+        ("actor", &ev.actor),
+    ] {
+        if v.is_some() {
+            m.push((k, opt(v)));
+        }
+    }
+    m.push(("details", ev.details.clone()));
+    obj(m)
+}
+
+/// Builds the verified lineage of `model_id`: its events, then the events of every dataset
+/// they name, each verified against the latest checkpoint.
+pub fn build_lineage(target: &Target, model_id: &str) -> Result<Lineage, CliError> {
+    let (cp, note) = target.checkpoint()?;
+    let size = cp.tree_size;
+    let model_filter = ListFilter {
+        model_id: Some(model_id.to_string()),
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    for i in target.list_all(&model_filter, MAX_LINEAGE_EVENTS)? {
+        if i < size {
+            events.push(target.verified_event(i, size)?);
+        }
+    }
+    if events.is_empty() {
+        return Err(CliError::fail(format!(
+            "no event of model {model_id:?} is covered by the checkpoint at size {size}"
+        )));
+    }
+    let datasets = dataset_ids(events.iter().map(|e| &e.header));
+    if datasets.len() > MAX_LINEAGE_DATASETS {
+        return Err(CliError::fail(format!(
+            "model {model_id} names more than {MAX_LINEAGE_DATASETS} datasets"
+        )));
+    }
+    let mut have: std::collections::BTreeSet<u64> = events.iter().map(|e| e.index).collect();
+    for d in &datasets {
+        let f = ListFilter {
+            dataset_id: Some(d.clone()),
+            ..Default::default()
+        };
+        for i in target.list_all(&f, MAX_LINEAGE_EVENTS)? {
+            if i < size && have.insert(i) {
+                events.push(target.verified_event(i, size)?);
+                if events.len() > MAX_LINEAGE_EVENTS {
+                    return Err(CliError::fail(format!(
+                        "the lineage has more than {MAX_LINEAGE_EVENTS} events"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Lineage::new(
+        model_id.to_string(),
+        datasets,
+        cp,
+        note,
+        events,
+    ))
+}
+
+/// Output formats of `tlog lineage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineageFormat {
+    /// One line per event.
+    Text,
+    /// A JSON document.
+    Json,
+    /// A Markdown report.
+    Md,
+    /// One self-contained HTML page with a timeline.
+    Html,
+}
+
+/// Arguments of `tlog lineage`.
+#[derive(Args, Debug)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    server: ServerArg,
+    #[command(flatten)]
+    key: KeyOpt,
+    /// The model.
+    #[arg(long)]
+    model_id: String,
+    /// Output format (--json means json).
+    #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+    format: LineageFormat,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// `tlog lineage`.
+pub fn lineage(a: LineageArgs, json_out: bool) -> CliResult {
+    let target = Target::open(&a.dir, &a.server, Some(&a.key))?;
+    let r = build_lineage(&target, &a.model_id);
+    target.close();
+    let l = r?;
+    let format = if json_out {
+        LineageFormat::Json
+    } else {
+        a.format
+    };
+    let text = match format {
+        LineageFormat::Text => l.to_text(),
+        LineageFormat::Json => {
+            let mut t = json::to_json_string(&l.to_json());
+            t.push('\n');
+            t
+        }
+        LineageFormat::Md => l.to_markdown(),
+        LineageFormat::Html => l.to_html(),
+    };
+    match &a.output {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| CliError::fail(format!("{}: {e}", p.display())))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Arguments of `tlog check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    server: ServerArg,
+    #[command(flatten)]
+    key: KeyOpt,
+    /// The model.
+    #[arg(long)]
+    model_id: String,
+    /// A requirement (repeatable), e.g. `Approval` or `Evaluation.details.accuracy >= 0.8`;
+    /// see spec/policy.md.
+    #[arg(long = "require", value_name = "REQUIREMENT")]
+    requires: Vec<String>,
+    /// Fail if a risk waiver of the model has lapsed.
+    #[arg(long)]
+    no_expired_waivers: bool,
+}
+
+fn outcome_json(o: &Outcome, l: &Lineage) -> JsonValue {
+    let ev = o
+        .event
+        .and_then(|i| l.events.iter().find(|e| e.index == i))
+        .map(|e| {
+            obj(vec![
+                ("index", int(e.index)),
+                ("event_id", s(e.header.event_id.clone())),
+                ("event_type", s(e.header.event_type.clone())),
+                ("timestamp", s(e.header.timestamp.clone())),
+                ("leaf_hash", s(e.leaf_hash.to_hex())),
+                (
+                    "inclusion_proof",
+                    JsonValue::Array(
+                        e.inclusion_proof
+                            .iter()
+                            .map(|h| s(crate::core::bundle::b64(h.as_bytes())))
+                            .collect(),
+                    ),
+                ),
+            ])
+        })
+        .unwrap_or(JsonValue::Null);
+    obj(vec![
+        ("requirement", s(o.requirement.clone())),
+        ("held", JsonValue::Bool(o.held)),
+        ("reason", s(o.reason.clone())),
+        ("event", ev),
+    ])
+}
+
+/// `tlog check`: exit 0 only if the log proves every requirement.
+pub fn check(a: CheckArgs, json_out: bool) -> CliResult {
+    if a.requires.is_empty() && !a.no_expired_waivers {
+        return Err(CliError::usage(
+            "nothing to check: give --require REQUIREMENT and/or --no-expired-waivers",
+        ));
+    }
+    // Parse every requirement before touching the log.
+    let reqs = a
+        .requires
+        .iter()
+        .map(|r| parse_requirement(r).map_err(|e| CliError::usage(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let target = Target::open(&a.dir, &a.server, Some(&a.key))?;
+    let r = build_lineage(&target, &a.model_id);
+    target.close();
+    let l = r?;
+    let mut outcomes: Vec<Outcome> = reqs.iter().map(|r| evaluate(r, &l)).collect();
+    if a.no_expired_waivers {
+        let w = expired_waivers(&l, crate::os::now_micros());
+        if w.is_empty() {
+            outcomes.push(Outcome {
+                requirement: "no expired waivers".into(),
+                held: true,
+                event: None,
+                reason: "the model has no risk waiver".into(),
+            });
+        }
+        outcomes.extend(w);
+    }
+    let failed = outcomes.iter().filter(|o| !o.held).count();
+    if json_out {
+        println!(
+            "{}",
+            json::to_json_string(&obj(vec![
+                ("ok", JsonValue::Bool(failed == 0)),
+                ("model_id", s(a.model_id.clone())),
+                ("tree_size", int(l.checkpoint.tree_size)),
+                ("root_hash", s(l.checkpoint.root_hash.to_hex())),
+                (
+                    "checkpoint",
+                    s(String::from_utf8_lossy(&l.checkpoint_note).into_owned())
+                ),
+                (
+                    "results",
+                    JsonValue::Array(outcomes.iter().map(|o| outcome_json(o, &l)).collect()),
+                ),
+            ]))
+        );
+    } else {
+        for o in &outcomes {
+            let ev = o
+                .event
+                .and_then(|i| l.events.iter().find(|e| e.index == i))
+                .map(|e| {
+                    format!(
+                        " [event {} {} leaf {}, inclusion proof of {} hashes verified]",
+                        e.index,
+                        e.header.event_id,
+                        e.leaf_hash,
+                        e.inclusion_proof.len()
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "{}  {}: {}{ev}",
+                if o.held { "HELD  " } else { "FAILED" },
+                o.requirement,
+                o.reason
+            );
+        }
+        println!(
+            "checked against the checkpoint of {} at size {} (root {})",
+            l.checkpoint.origin, l.checkpoint.tree_size, l.checkpoint.root_hash
+        );
+    }
+    if failed > 0 {
+        return Err(CliError::fail(format!(
+            "{failed} of {} requirements not proved for model {}",
+            outcomes.len(),
+            a.model_id
+        )));
+    }
+    Ok(())
+}
+
+/// Arguments of `tlog erase`.
+#[derive(Args, Debug)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    server: ServerArg,
+    /// Leaf index or event id of the event whose body to erase.
+    event: String,
+    /// Why (recorded in the Erasure event and beside the erased body).
+    #[arg(long)]
+    reason: String,
+    /// Who erases; default $AUDIT_OWNER.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    yes: bool,
+}
+
+/// The event id of the erasure of `event_id`: fixed, so that a retry after a crash finds
+/// the erasure already recorded instead of recording a second one.
+pub fn erasure_event_id(event_id: &str) -> String {
+    let h = sha256(event_id.as_bytes());
+    format!("erasure-{}", crate::core::hash::hex_encode(&h[..16]))
+}
+
+/// `tlog erase`: deletes an event's private body and salt, records an `Erasure` event, and
+/// rebuilds the mirror. Proofs and checkpoints stay valid (leaves commit to bodies only by
+/// salted digest).
+pub fn erase(a: EraseArgs, json_out: bool) -> CliResult {
+    let reason = a.reason.trim().to_string();
+    if reason.is_empty() || reason.len() > MAX_REASON_BYTES || reason.chars().any(char::is_control)
+    {
+        return Err(CliError::usage(format!(
+            "--reason must be 1..={MAX_REASON_BYTES} bytes of text without control characters"
+        )));
+    }
+    if a.server.server.is_some() {
+        return Err(CliError::usage(
+            "erase works on a local data folder only (the server has no erasure endpoint)",
+        ));
+    }
+    let owner = owner_default(&a.owner);
+    let guard = InterruptGuard::install();
+    let target = Target::open(&a.dir, &a.server, None)?;
+    let r = (|| {
+        let (log, data) = target.local("erase")?;
+        let index = super::local::resolve(log, &a.event)?;
+        let ev = log
+            .event(index)?
+            .ok_or_else(|| CliError::fail(format!("no event at index {index}")))?;
+        if ev.header.event_type == "Erasure" {
+            return Err(CliError::usage(format!(
+                "event {index} is an Erasure record; it cannot be erased"
+            )));
+        }
+        if let Some(BodyRecord::Erased { erased_by, reason }) = &ev.body {
+            return Ok((index, *erased_by, reason.clone(), true, ev.header.event_id));
+        }
+        if stdin_is_terminal() && !a.yes {
+            println!(
+                "About to erase the body (actor, details) of event {index} ({} {}), for: {reason}",
+                ev.header.event_type, ev.header.event_id
+            );
+            if !Prompter::new().confirm("Erase it? This cannot be undone.")? {
+                return Err(CliError::fail("not confirmed; nothing was erased"));
+            }
+        }
+        guard.disarm();
+        let mut e = NewEvent::new("Erasure");
+        e.event_id = Some(erasure_event_id(&ev.header.event_id));
+        e.system = Some("governance".into());
+        e.model_id = ev.header.model_id.clone();
+        e.dataset_id = ev.header.dataset_id.clone();
+        e.deployment_id = ev.header.deployment_id.clone();
+        e.actor = owner.clone();
+        e.details = obj(vec![
+            ("erased_index", int(index)),
+            ("erased_event_id", s(ev.header.event_id.clone())),
+            ("erased_event_type", s(ev.header.event_type.clone())),
+            ("reason", s(reason.clone())),
+        ]);
+        // 1. The Erasure event, durable before anything is deleted. A crash after this
+        //    step leaves the body in place; a retry finds this event by its fixed id.
+        let appended = log
+            .append_blocking(vec![e])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CliError::fail("the log gave no result"))?
+            .map_err(|e| {
+                CliError::fail(format!(
+                    "an erasure of event {index} with another reason is already recorded: {e}"
+                ))
+            })?;
+        // 2. The body and salt are replaced by the erasure marker (one atomic write).
+        log.erase_body_blocking(index, appended.index, reason.clone())?;
+        // 3. A checkpoint covering the Erasure event, and the mirror rebuilt without the
+        //    body (every later line's chain hash changes with it).
+        log.checkpoint_now_blocking()?;
+        crate::log::mirror::rebuild(log, &data.mirror_path())?;
+        Ok((
+            index,
+            appended.index,
+            reason.clone(),
+            false,
+            ev.header.event_id,
+        ))
+    })();
+    target.close();
+    let (index, by, why, already, event_id) = r?;
+    if json_out {
+        println!(
+            "{}",
+            json::to_json_string(&obj(vec![
+                ("index", int(index)),
+                ("event_id", s(event_id)),
+                ("erased_by", int(by)),
+                ("reason", s(why)),
+                ("already_erased", JsonValue::Bool(already)),
+            ]))
+        );
+    } else if already {
+        println!("event {index} ({event_id}) was already erased by event {by} ({why})");
+    } else {
+        println!(
+            "erased the body of event {index} ({event_id}); recorded as Erasure event {by}; the mirror was rebuilt"
+        );
+    }
+    Ok(())
+}
