@@ -115,6 +115,22 @@ pub fn prepare_with(
     })
 }
 
+/// Prepares many events with one clock reading and one draw of OS randomness.
+pub fn prepare_many(events: Vec<NewEvent>) -> Vec<Result<PreparedEvent, EntryError>> {
+    let mut random = vec![0u8; events.len() * 48];
+    crate::os::fill_random(&mut random);
+    let now = crate::os::now_micros();
+    events
+        .into_iter()
+        .zip(random.chunks_exact(48))
+        .map(|(ev, r)| {
+            let id: [u8; 16] = r[..16].try_into().expect("16 bytes");
+            let salt: [u8; 32] = r[16..].try_into().expect("32 bytes");
+            prepare_with(ev, now, id, salt)
+        })
+        .collect()
+}
+
 /// Prepares `ev` with the system clock and OS randomness.
 pub fn prepare(ev: NewEvent) -> Result<PreparedEvent, EntryError> {
     let mut random_id = [0u8; 16];

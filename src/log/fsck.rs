@@ -107,19 +107,14 @@ pub fn fsck(log: &Log, key: &Ed25519Verifier) -> Result<FsckReport, String> {
             {
                 return Err(format!("event id of leaf {i} is not indexed to it"));
             }
-            match store
-                .get(Table::Bodies, &i.to_be_bytes())
-                .map_err(|e| e.to_string())?
-            {
+            match super::layout::read_body(&**store, i).map_err(|e| e.to_string())? {
                 None => return Err(format!("body of leaf {i} missing")),
-                Some(b) => match BodyRecord::decode(&b).map_err(|e| e.to_string())? {
-                    BodyRecord::Present { salt, body } => {
-                        entry::verify_body(&header, &salt, &body)
-                            .map_err(|e| format!("body of leaf {i}: {e}"))?;
-                        report.bodies += 1;
-                    }
-                    BodyRecord::Erased { .. } => report.erased += 1,
-                },
+                Some(BodyRecord::Present { salt, body }) => {
+                    entry::verify_body(&header, &salt, &body)
+                        .map_err(|e| format!("body of leaf {i}: {e}"))?;
+                    report.bodies += 1;
+                }
+                Some(BodyRecord::Erased { .. }) => report.erased += 1,
             }
             scratch.clear();
             frontier.append(h, &mut scratch);

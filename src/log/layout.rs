@@ -6,13 +6,15 @@
 //!   tlog-tiles hash tiles of level `K`.
 //! - Entry bundles: leaves `256N .. 256N+255` under key `N (u64 BE)`, as a C2SP tlog-tiles
 //!   entry bundle (each leaf: u16 BE length || bytes).
-//! - Bodies: key `leaf index (u64 BE)`; value `0x01 || salt (32) || body bytes`, or after
-//!   erasure `0x00 || erasure event index (u64 BE) || reason (UTF-8)`.
+//! - Bodies: key `N (u64 BE)`, the body records of leaves `256N .. 256N+255`, each as u32 BE
+//!   length || record; a record is `0x01 || salt (32) || body bytes`, or after erasure
+//!   `0x00 || erasure event index (u64 BE) || reason (UTF-8)`.
 //! - Index: `b'e' || event_id` → leaf index (u64 BE), unique; `b'h' || leaf hash` → leaf
-//!   index, unique; `b'm' || model_id || 0x00 ||
-//!   index`, `b'd' || dataset_id || 0x00 || index`, `b't' || event_type || 0x00 || index`,
-//!   `b'p' || deployment_id || 0x00 || index` → empty (posting lists, scanned in order).
-//!   Ids never contain 0x00 (entry validation forbids control characters).
+//!   index, unique; posting blocks `kind || value || 0x00 || first index (u64 BE)` → the
+//!   ascending leaf indexes (u64 BE each) of one group commit that have that value, for kinds
+//!   `b'm'` model_id, `b'd'` dataset_id, `b't'` event_type, `b'p'` deployment_id. One block a
+//!   value a group commit keeps puts per event near two. Ids never contain 0x00 (entry
+//!   validation forbids control characters).
 //! - Meta: `tree_size` → u64 BE; `origin` → UTF-8; `layout` → [`LAYOUT_VERSION`].
 
 use std::collections::BTreeMap;
@@ -20,6 +22,42 @@ use std::collections::BTreeMap;
 use crate::core::hash::{Hash, HASH_SIZE};
 use crate::core::merkle::{HashReadError, HashReader, NodeId};
 use crate::storage::{be, Store, StoreError, Table};
+
+/// Encodes body records as a body bundle (u32 BE length || record, each).
+pub fn push_body_record(bundle: &mut Vec<u8>, record: &[u8]) {
+    bundle.extend_from_slice(&(record.len() as u32).to_be_bytes());
+    bundle.extend_from_slice(record);
+}
+
+/// Splits a body bundle into its records.
+pub fn parse_body_bundle(mut b: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if b.len() < 4 {
+            return Err(StoreError::Corrupt("truncated body bundle".into()));
+        }
+        let n = u32::from_be_bytes(b[..4].try_into().expect("4 bytes")) as usize;
+        let rest = &b[4..];
+        if rest.len() < n || out.len() >= BUNDLE_WIDTH as usize {
+            return Err(StoreError::Corrupt("malformed body bundle".into()));
+        }
+        out.push(&rest[..n]);
+        b = &rest[n..];
+    }
+    Ok(out)
+}
+
+/// Reads the body record of leaf `index` (`None` if there is none).
+pub fn read_body(store: &dyn Store, index: u64) -> Result<Option<BodyRecord>, StoreError> {
+    let Some(bundle) = store.get(Table::Bodies, &be(index / BUNDLE_WIDTH))? else {
+        return Ok(None);
+    };
+    let records = parse_body_bundle(&bundle)?;
+    records
+        .get((index % BUNDLE_WIDTH) as usize)
+        .map(|r| BodyRecord::decode(r))
+        .transpose()
+}
 
 /// Nodes a hash chunk holds.
 pub const CHUNK_WIDTH: u64 = 256;

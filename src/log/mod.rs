@@ -422,9 +422,9 @@ impl Log {
     }
 
     fn prepare_all(events: Vec<NewEvent>) -> Vec<Result<PreparedEvent, AppendError>> {
-        events
+        event::prepare_many(events)
             .into_iter()
-            .map(|e| event::prepare(e).map_err(|e| AppendError::Invalid(e.to_string())))
+            .map(|r| r.map_err(|e| AppendError::Invalid(e.to_string())))
             .collect()
     }
 
@@ -586,10 +586,7 @@ impl Log {
         let Some((header, entry_bytes)) = read_entry(store, index)? else {
             return Ok(None);
         };
-        let body = store
-            .get(Table::Bodies, &be(index))?
-            .map(|b| BodyRecord::decode(&b))
-            .transpose()?;
+        let body = layout::read_body(store, index)?;
         Ok(Some(StoredEvent {
             index,
             header,
@@ -698,43 +695,60 @@ impl Log {
             return Ok(out);
         }
         let (k, v) = lists[0];
+        let store = &*self.shared.store;
         let prefix = layout::posting_prefix(k, v);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&be(start_index));
+        let key_at = |i: u64| {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&be(i));
+            key
+        };
+        // Posting blocks hold the indexes of one group commit, from their key's index on;
+        // only the last block starting at or before `start_index` can hold later ones.
+        let mut cursor = match store.last_in_range(
+            Table::Index,
+            &key_at(0),
+            &key_at(start_index.saturating_add(1)),
+        )? {
+            Some((key, _)) => key,
+            None => key_at(start_index),
+        };
         let mut end = prefix.clone();
-        end.extend_from_slice(&be(u64::MAX));
-        end.push(0);
-        let mut cursor = start;
+        end.extend_from_slice(&[0xff; 9]);
         while out.len() < limit {
-            let page = self.shared.store.scan(Table::Index, &cursor, &end, 256)?;
+            let page = store.scan(Table::Index, &cursor, &end, 64)?;
             if page.is_empty() {
                 break;
             }
-            for (key, _) in &page {
-                let i = crate::storage::parse_be(&key[prefix.len()..])?;
-                if i >= size {
-                    return Ok(out);
-                }
-                if lists.len() > 1 {
-                    let Some((h, _)) = read_entry(&*self.shared.store, i)? else {
-                        continue;
-                    };
-                    let ok = lists[1..].iter().all(|(k, v)| {
-                        let field = match *k {
-                            kind::MODEL => h.model_id.as_ref(),
-                            kind::DATASET => h.dataset_id.as_ref(),
-                            kind::DEPLOYMENT => h.deployment_id.as_ref(),
-                            _ => Some(&h.event_type),
-                        };
-                        field == Some(*v)
-                    });
-                    if !ok {
+            for (_, block) in &page {
+                for raw in block.chunks_exact(8) {
+                    let i = crate::storage::parse_be(raw)?;
+                    if i < start_index {
                         continue;
                     }
-                }
-                out.push(i);
-                if out.len() >= limit {
-                    break;
+                    if i >= size {
+                        return Ok(out);
+                    }
+                    if lists.len() > 1 {
+                        let Some((h, _)) = read_entry(store, i)? else {
+                            continue;
+                        };
+                        let ok = lists[1..].iter().all(|(k, v)| {
+                            let field = match *k {
+                                kind::MODEL => h.model_id.as_ref(),
+                                kind::DATASET => h.dataset_id.as_ref(),
+                                kind::DEPLOYMENT => h.deployment_id.as_ref(),
+                                _ => Some(&h.event_type),
+                            };
+                            field == Some(*v)
+                        });
+                        if !ok {
+                            continue;
+                        }
+                    }
+                    out.push(i);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
                 }
             }
             let mut next = page.last().expect("non-empty page").0.clone();

@@ -68,6 +68,8 @@ pub(crate) struct WriterState {
     pub chunks: Vec<Vec<u8>>,
     /// The partial entry bundle, as stored.
     pub bundle: Vec<u8>,
+    /// The partial body bundle, as stored.
+    pub bodies: Vec<u8>,
     /// Size of the latest stored checkpoint.
     pub checkpoint_size: u64,
 }
@@ -123,11 +125,27 @@ impl WriterState {
                 )));
             }
         }
+        let mut bodies = Vec::new();
+        if tree_size % BUNDLE_WIDTH > 0 {
+            let n = tree_size / BUNDLE_WIDTH;
+            bodies = store
+                .get(Table::Bodies, &be(n))?
+                .ok_or_else(|| LogError::Corrupt(format!("body bundle {n} missing")))?;
+            let records = layout::parse_body_bundle(&bodies)?;
+            if records.len() as u64 != tree_size % BUNDLE_WIDTH {
+                return Err(LogError::Corrupt(format!(
+                    "body bundle {n} holds {} records, expected {}",
+                    records.len(),
+                    tree_size % BUNDLE_WIDTH
+                )));
+            }
+        }
         Ok(WriterState {
             tree_size,
             frontier,
             chunks,
             bundle,
+            bodies,
             checkpoint_size,
         })
     }
@@ -295,10 +313,34 @@ impl Writer {
         if index >= self.state.tree_size {
             return Err(LogError::NotFound(format!("no event at index {index}")));
         }
+        // Rewrite the body bundle holding `index` with the erasure marker in its place.
+        let n = index / BUNDLE_WIDTH;
+        let in_partial = n == self.state.tree_size / BUNDLE_WIDTH;
+        let old = if in_partial {
+            self.state.bodies.clone()
+        } else {
+            self.store
+                .get(Table::Bodies, &be(n))?
+                .ok_or_else(|| LogError::Corrupt(format!("body bundle {n} missing")))?
+        };
+        let records = layout::parse_body_bundle(&old)?;
+        let rec = BodyRecord::Erased { erased_by, reason }.encode();
+        let mut new = Vec::with_capacity(old.len());
+        for (k, r) in records.iter().enumerate() {
+            let r = if k as u64 == index % BUNDLE_WIDTH {
+                &rec[..]
+            } else {
+                r
+            };
+            layout::push_body_record(&mut new, r);
+        }
         let mut batch = Batch::new();
-        let rec = BodyRecord::Erased { erased_by, reason };
-        batch.put(Table::Bodies, be(index), rec.encode());
+        batch.put(Table::Bodies, be(n), new.clone());
+        // Durable point: the body and its salt are gone from the store once this returns.
         self.store.write(batch)?;
+        if in_partial {
+            self.state.bodies = new;
+        }
         Ok(())
     }
 
@@ -335,11 +377,7 @@ impl Writer {
         let index = crate::storage::parse_be(&v)?;
         let (header, bytes) = super::read_entry(&*self.store, index)?
             .ok_or_else(|| LogError::Corrupt(format!("indexed event {index} missing")))?;
-        let body = self
-            .store
-            .get(Table::Bodies, &be(index))?
-            .map(|b| BodyRecord::decode(&b))
-            .transpose()?;
+        let body = layout::read_body(&*self.store, index)?;
         Ok(Some(if same_event(ev, &header, body.as_ref()) {
             Ok((index, crate::core::hash::leaf_hash(&bytes)))
         } else {
@@ -389,6 +427,9 @@ impl Writer {
         let mut new_nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(4);
         let mut dirty = [false; 64];
         let mut bundle_dirty = false;
+        // (kind, value) -> leaf indexes of this group, written as one posting block each.
+        let mut postings: std::collections::BTreeMap<(u8, &str), Vec<u64>> =
+            std::collections::BTreeMap::new();
         let mut size = self.state.tree_size;
         let mut pos = 0usize;
         for p in group {
@@ -456,17 +497,21 @@ impl Writer {
                         dirty[level] = false;
                     }
                 }
-                // The private body, separately erasable.
-                batch.put(
-                    Table::Bodies,
-                    be(index),
-                    BodyRecord::Present {
-                        salt: ev.salt,
-                        body: ev.body_bytes.clone(),
-                    }
-                    .encode(),
-                );
-                // Indexes.
+                // The private body, separately erasable, into the partial body bundle.
+                let record = BodyRecord::Present {
+                    salt: ev.salt,
+                    body: ev.body_bytes.clone(),
+                }
+                .encode();
+                layout::push_body_record(&mut self.state.bodies, &record);
+                if (index + 1) % BUNDLE_WIDTH == 0 {
+                    batch.put(
+                        Table::Bodies,
+                        be(index / BUNDLE_WIDTH),
+                        std::mem::take(&mut self.state.bodies),
+                    );
+                }
+                // Unique indexes: one put each; postings gathered per value below.
                 let h = &ev.header;
                 batch.put(
                     Table::Index,
@@ -474,18 +519,17 @@ impl Writer {
                     be(index),
                 );
                 batch.put(Table::Index, layout::leaf_key(&ev.leaf_hash), be(index));
-                batch.put(
-                    Table::Index,
-                    layout::posting_key(kind::TYPE, &h.event_type, index),
-                    [],
-                );
+                postings
+                    .entry((kind::TYPE, h.event_type.as_str()))
+                    .or_default()
+                    .push(index);
                 for (k, v) in [
                     (kind::MODEL, &h.model_id),
                     (kind::DATASET, &h.dataset_id),
                     (kind::DEPLOYMENT, &h.deployment_id),
                 ] {
                     if let Some(v) = v {
-                        batch.put(Table::Index, layout::posting_key(k, v, index), []);
+                        postings.entry((k, v.as_str())).or_default().push(index);
                     }
                 }
                 rs.push(Ok(Appended {
@@ -519,6 +563,18 @@ impl Writer {
                 be(size / BUNDLE_WIDTH),
                 self.state.bundle.clone(),
             );
+            batch.put(
+                Table::Bodies,
+                be(size / BUNDLE_WIDTH),
+                self.state.bodies.clone(),
+            );
+        }
+        for ((k, v), indexes) in &postings {
+            let mut value = Vec::with_capacity(indexes.len() * 8);
+            for i in indexes {
+                value.extend_from_slice(&be(*i));
+            }
+            batch.put(Table::Index, layout::posting_key(*k, v, indexes[0]), value);
         }
         batch.put(Table::Meta, layout::META_TREE_SIZE, be(size));
         let due = self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval;

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::error::{ApiError, ErrorKind};
 use super::{
@@ -15,7 +15,7 @@ use super::{
 use crate::core::bundle::b64;
 use crate::core::hash::Hash;
 use crate::core::json::{self, JsonValue, ParseOptions};
-use crate::log::event::{new_event_from_json, prepare};
+use crate::log::event::{new_event_from_json, prepare_many};
 use crate::log::view::{event_json, int, obj, s};
 use crate::log::{AppendError, ListFilter, SignedCheckpoint, MAX_LIST_LIMIT};
 use crate::witness::client::CosignedView;
@@ -116,6 +116,15 @@ fn note_text(cp: &SignedCheckpoint) -> JsonValue {
     s(String::from_utf8_lossy(&cp.note).into_owned())
 }
 
+/// Prefixes a validation message with the event's position in an array.
+fn at(single: bool, i: usize, m: String) -> String {
+    if single {
+        m
+    } else {
+        format!("events[{i}]: {m}")
+    }
+}
+
 /// `POST /v1/events`: one event object or an array of them.
 pub async fn post_events(
     State(st): State<Shared>,
@@ -161,19 +170,17 @@ pub async fn post_events(
         ));
     }
     // Validate every event before appending any: a request is accepted or refused whole.
-    let mut prepared = Vec::with_capacity(items.len());
+    let mut events = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = |m: String| {
-            if single {
-                m
-            } else {
-                format!("events[{i}]: {m}")
-            }
-        };
-        let mut ev = new_event_from_json(item).map_err(|m| ApiError::invalid(at(m)))?;
+        let mut ev = new_event_from_json(item).map_err(|m| ApiError::invalid(at(single, i, m)))?;
         ev.submitter = Some(submitter.clone());
-        let p = prepare(ev).map_err(|e| ApiError::invalid(at(e.to_string())))?;
-        prepared.push(Ok(p));
+        events.push(ev);
+    }
+    let mut prepared = Vec::with_capacity(events.len());
+    for (i, p) in prepare_many(events).into_iter().enumerate() {
+        prepared.push(Ok(
+            p.map_err(|e| ApiError::invalid(at(single, i, e.to_string())))?
+        ));
     }
     if !st.rate.take(&submitter, prepared.len()) {
         return Err(ApiError::new(
