@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
