@@ -107,10 +107,24 @@ struct TestWitness {
 impl TestWitness {
     fn init(root: &Path, name: &str, logs: &[(&str, &str)]) -> TestWitness {
         let dir = root.join(name.replace('/', "_"));
-        let out = run_ok(&["witness", "init", "--dir", dir.to_str().unwrap(), "--name", name]);
+        let out = run_ok(&[
+            "witness",
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ]);
         let vkey = out.trim().to_string();
         for (origin, key) in logs {
-            run_ok(&["witness", "add-log", "--dir", dir.to_str().unwrap(), origin, key]);
+            run_ok(&[
+                "witness",
+                "add-log",
+                "--dir",
+                dir.to_str().unwrap(),
+                origin,
+                key,
+            ]);
         }
         TestWitness {
             dir,
@@ -191,12 +205,16 @@ fn check_cosignature_bytes(vkey: &str, text: &str, line: &str) -> u64 {
     let prefix = format!("\u{2014} {} ", k.name);
     let b64 = line.strip_prefix(&prefix).expect("line from this witness");
     let blob = B64.decode(b64.trim_end_matches('\n')).unwrap();
-    assert_eq!(blob.len(), 4 + 8 + 64, "key ID, timestamp, Ed25519 signature");
+    assert_eq!(
+        blob.len(),
+        4 + 8 + 64,
+        "key ID, timestamp, Ed25519 signature"
+    );
     assert_eq!(&blob[..4], want_id, "key ID of a cosignature/v1 key");
     let ts = u64::from_be_bytes(blob[4..12].try_into().unwrap());
     let msg = format!("cosignature/v1\ntime {ts}\n{text}");
-    let pk = ed25519_dalek::VerifyingKey::from_bytes(&k.public_key.clone().try_into().unwrap())
-        .unwrap();
+    let pk =
+        ed25519_dalek::VerifyingKey::from_bytes(&k.public_key.clone().try_into().unwrap()).unwrap();
     let sig = ed25519_dalek::Signature::from_bytes(&blob[12..].try_into().unwrap());
     pk.verify(msg.as_bytes(), &sig)
         .expect("Ed25519 over the exact cosignature/v1 message");
@@ -249,7 +267,11 @@ fn every_status_of_the_witness_protocol() {
     let log = Ed25519Signer::from_seed(origin, &[1; 32]).unwrap();
     let impostor = Ed25519Signer::from_seed(origin, &[2; 32]).unwrap();
     let other = Ed25519Signer::from_seed("other.example/log", &[3; 32]).unwrap();
-    let w = TestWitness::init(tmp.path(), "witness.example/w1", &[(origin, &log.to_vkey())]);
+    let w = TestWitness::init(
+        tmp.path(),
+        "witness.example/w1",
+        &[(origin, &log.to_vkey())],
+    );
     let port = free_port();
     let p = w.serve(port);
     let t8 = tree(8);
@@ -264,7 +286,12 @@ fn every_status_of_the_witness_protocol() {
     assert_eq!(root5, t5.root());
 
     // 404: unknown origin.
-    let (s, _, _) = add(&p.url, 0, vec![], signed(&other, "other.example/log", 5, root5));
+    let (s, _, _) = add(
+        &p.url,
+        0,
+        vec![],
+        signed(&other, "other.example/log", 5, root5),
+    );
     assert_eq!(s, 404);
     // 403: known origin, but no signature from a trusted key.
     let (s, _, _) = add(&p.url, 0, vec![], signed(&impostor, origin, 5, root5));
@@ -275,7 +302,11 @@ fn every_status_of_the_witness_protocol() {
         b"old 01\n\n".to_vec(),
         b"old 1\nnot base64\n\n".to_vec(),
         b"old 0\n".to_vec(),
-        [b"old 0\n\n".to_vec(), b"example.com/log\n5\nxx\n\n".to_vec()].concat(),
+        [
+            b"old 0\n\n".to_vec(),
+            b"example.com/log\n5\nxx\n\n".to_vec(),
+        ]
+        .concat(),
     ] {
         let (s, _, _) = post_raw(&p.url, body.clone());
         assert_eq!(s, 400, "{:?}", String::from_utf8_lossy(&body));
@@ -303,7 +334,10 @@ fn every_status_of_the_witness_protocol() {
     assert_eq!(parse_cosignatures(&body).unwrap().len(), 1);
     // 409: old 0 again; the body is the cosigned size, text/x.tlog.size.
     let (s, ct, body) = add(&p.url, 0, vec![], note5.clone());
-    assert_eq!((s, ct.as_str(), body.as_slice()), (409, "text/x.tlog.size", &b"5\n"[..]));
+    assert_eq!(
+        (s, ct.as_str(), body.as_slice()),
+        (409, "text/x.tlog.size", &b"5\n"[..])
+    );
     // 422: a bad consistency proof 5 -> 8.
     let note8 = signed(&log, origin, 8, t8.root());
     let good = prove_consistency(5, 8, &t8).unwrap();
@@ -325,12 +359,18 @@ fn every_status_of_the_witness_protocol() {
     // 409: same size, different root (a fork); the body is the size.
     let forged = signed(&log, origin, 8, root5);
     let (s, ct, body) = add(&p.url, 8, vec![], forged);
-    assert_eq!((s, ct.as_str(), body.as_slice()), (409, "text/x.tlog.size", &b"8\n"[..]));
+    assert_eq!(
+        (s, ct.as_str(), body.as_slice()),
+        (409, "text/x.tlog.size", &b"8\n"[..])
+    );
     // 200: same size, same root.
     assert_eq!(add(&p.url, 8, vec![], note8.clone()).0, 200);
     // The monitoring endpoint serves the latest cosigned checkpoint.
     let h = llm_audit_trail::core::hash::hex_encode(&sha256(origin.as_bytes()));
-    let r = http().get(format!("{}/{h}/checkpoint", p.url)).send().unwrap();
+    let r = http()
+        .get(format!("{}/{h}/checkpoint", p.url))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let served = parse_note(&r.bytes().unwrap()).unwrap();
     assert_eq!(served.text, text8);
@@ -354,7 +394,14 @@ fn every_status_of_the_witness_protocol() {
     assert_eq!((s, body.as_slice()), (409, &b"8\n"[..]));
     // add-log refuses while the witness runs (it holds the lock).
     let o = tlog()
-        .args(["witness", "add-log", "--dir", w.dir.to_str().unwrap(), "x.example/l", &log.to_vkey()])
+        .args([
+            "witness",
+            "add-log",
+            "--dir",
+            w.dir.to_str().unwrap(),
+            "x.example/l",
+            &log.to_vkey(),
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -461,7 +508,10 @@ fn post_events(log_url: &str, token: &str, n: usize, tag: &str) -> serde_json::V
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -477,7 +527,13 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
         .trim()
         .to_string();
     let ws: Vec<TestWitness> = (1..=3)
-        .map(|i| TestWitness::init(tmp.path(), &format!("witness.example/w{i}"), &[(origin, &vkey)]))
+        .map(|i| {
+            TestWitness::init(
+                tmp.path(),
+                &format!("witness.example/w{i}"),
+                &[(origin, &vkey)],
+            )
+        })
         .collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     // w1 and w2 run; w3 is down (nothing listens on its port).
@@ -487,7 +543,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
     let policy_text = format!(
         "# three witnesses, any two\nlog {vkey}\n{}group g 2 w1 w2 w3\nquorum g\n",
         (0..3)
-            .map(|i| format!("witness w{} {} http://127.0.0.1:{}\n", i + 1, ws[i].vkey, ports[i]))
+            .map(|i| format!(
+                "witness w{} {} http://127.0.0.1:{}\n",
+                i + 1,
+                ws[i].vkey,
+                ports[i]
+            ))
             .collect::<String>()
     );
     std::fs::write(&policy_path, &policy_text).unwrap();
@@ -522,7 +583,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
     assert!(ok.cosigned_by.len() >= 2, "{ok:?}");
     assert!(!ok.cosigned_by.contains(&2), "w3 is down");
     // /checkpoint and /v1/checkpoint serve it.
-    let served = http().get(format!("{url}/checkpoint")).send().unwrap().bytes().unwrap();
+    let served = http()
+        .get(format!("{url}/checkpoint"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     policy.verify_checkpoint(&served, None).unwrap();
     let j: serde_json::Value = http()
         .get(format!("{url}/v1/checkpoint"))
@@ -533,7 +599,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
         .verify_checkpoint(j["note"].as_str().unwrap().as_bytes(), None)
         .unwrap();
     // A bundle carries it; `tlog verify --policy` checks quorum and proof offline.
-    let bundle = http().get(format!("{url}/v1/bundle/3")).send().unwrap().bytes().unwrap();
+    let bundle = http()
+        .get(format!("{url}/v1/bundle/3"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     let bpath = tmp.path().join("b.json");
     std::fs::write(&bpath, &bundle).unwrap();
     let out = run_ok(&[
@@ -549,7 +620,14 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
     let strict = tmp.path().join("strict");
     std::fs::write(&strict, policy_text.replace("group g 2", "group g all")).unwrap();
     let o = tlog()
-        .args(["verify", bpath.to_str().unwrap(), "--key", &vkey, "--policy", strict.to_str().unwrap()])
+        .args([
+            "verify",
+            bpath.to_str().unwrap(),
+            "--key",
+            &vkey,
+            "--policy",
+            strict.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -581,8 +659,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
 
     // Stop the log: it signs a final checkpoint; the witnesses are at some size N.
     drop(log.take());
-    let signer = parse_signer_key(std::fs::read_to_string(data.join("log.key")).unwrap().trim())
-        .unwrap();
+    let signer = parse_signer_key(
+        std::fs::read_to_string(data.join("log.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&mstate).unwrap()).unwrap();
     let seen = state["tree_size"].as_u64().unwrap();
@@ -601,7 +683,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
         } else {
             assert!(s == 422 || s == 400, "got {s}");
         }
-        let (s, _, _) = add(&p.url, theirs, vec![], signed(&signer, origin, seen + 5, forged_root));
+        let (s, _, _) = add(
+            &p.url,
+            theirs,
+            vec![],
+            signed(&signer, origin, seen + 5, forged_root),
+        );
         assert_eq!(s, 422, "no consistency proof to a forged bigger tree");
     }
     // The monitor reports the fork, a rollback, and bad tiles, and exits non-zero.
@@ -611,7 +698,11 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
     let (ok, out) = monitor(&fake, &vkey, &mstate, None);
     assert!(!ok && out.contains("fork"), "{out}");
     stop_fake(&fake, h);
-    let (fake, h) = fake_log(signed(&signer, origin, 4, forged_root), real_url.clone(), |_, b| b);
+    let (fake, h) = fake_log(
+        signed(&signer, origin, 4, forged_root),
+        real_url.clone(),
+        |_, b| b,
+    );
     let (ok, out) = monitor(&fake, &vkey, &mstate, None);
     assert!(!ok && out.contains("rollback"), "{out}");
     stop_fake(&fake, h);
@@ -627,7 +718,12 @@ fn log_with_three_witnesses_two_of_three_restart_down_fork_and_monitor() {
             .send()
             .is_ok_and(|r| r.status().is_success())
     });
-    let real_cp = http().get(format!("{real_url}/checkpoint")).send().unwrap().bytes().unwrap();
+    let real_cp = http()
+        .get(format!("{real_url}/checkpoint"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     let (fake, h) = fake_log(real_cp.to_vec(), real_url.clone(), |path, mut b| {
         if path.starts_with("/tile/0/") && !b.is_empty() {
             b[0] ^= 1;

@@ -60,7 +60,7 @@ pub enum WitnessCommand {
 }
 
 /// Reads and parses a tlog-policy file.
-pub fn load_policy(path: &PathBuf) -> Result<Policy, CliError> {
+pub fn load_policy(path: &std::path::Path) -> Result<Policy, CliError> {
     let bytes = super::local::read_limited(&path.display().to_string(), MAX_POLICY_SIZE)?;
     parse_policy(&bytes).map_err(|e| CliError::usage(format!("policy {}: {e}", path.display())))
 }
@@ -188,7 +188,7 @@ pub fn monitor(a: MonitorArgs, json_out: bool) -> CliResult {
     };
     let log_key = parse_verifier_key(key_text.trim())
         .map_err(|e| CliError::usage(format!("bad verifier key: {e}")))?;
-    let policy = a.policy.as_ref().map(load_policy).transpose()?;
+    let policy = a.policy.as_deref().map(load_policy).transpose()?;
     if !(1..=86_400_000).contains(&a.interval_ms) || !(1..=600_000).contains(&a.timeout_ms) {
         return Err(CliError::usage(
             "--interval-ms must be 1..=86400000 and --timeout-ms 1..=600000",

@@ -323,12 +323,13 @@ impl WitnessDir {
             .write(true)
             .open(&path)
             .map_err(|e| io_err(&path, e))?;
-        match f.try_lock() {
+        // flock(2), exclusive and non-blocking; released when the file is closed.
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(f),
-            Err(fs::TryLockError::WouldBlock) => {
+            Err(rustix::io::Errno::WOULDBLOCK) => {
                 Err(WitnessError::Locked(self.path.display().to_string()))
             }
-            Err(fs::TryLockError::Error(e)) => Err(io_err(&path, e)),
+            Err(e) => Err(io_err(&path, e.into())),
         }
     }
 
