@@ -758,3 +758,96 @@ impl JsonOrPanic for reqwest::blocking::Response {
         serde_json::from_slice(&self.bytes().unwrap()).unwrap()
     }
 }
+
+#[test]
+fn policy_files_good_and_bad() {
+    let log = Ed25519Signer::from_seed("example.com/log", &[1; 32]).unwrap();
+    let w = |i: u8| {
+        llm_audit_trail::core::cosignature::CosignatureSigner::from_seed(
+            &format!("w{i}.example"),
+            &[10 + i; 32],
+        )
+        .unwrap()
+        .to_vkey()
+    };
+    let (l, w1, w2, w3) = (log.to_vkey(), w(1), w(2), w(3));
+    let good = format!(
+        "  # comment\nlog {l} https://log.example\n\nwitness X1 {w1}\nwitness\tX2 {w2} http://w2\nwitness X3 {w3}\ngroup G 2 X1 X2 X3\ngroup H any G\nquorum H\n"
+    );
+    let p = parse_policy(good.as_bytes()).unwrap();
+    assert_eq!((p.logs.len(), p.witnesses.len(), p.groups.len()), (1, 3, 2));
+    assert_eq!(p.witnesses[1].url.as_deref(), Some("http://w2"));
+    // Quorum: at least two of three.
+    for (set, want) in [
+        (vec![], false),
+        (vec![0], false),
+        (vec![0, 2], true),
+        (vec![1, 2], true),
+        (vec![0, 1, 2], true),
+    ] {
+        assert_eq!(p.quorum_met_by(&set), want, "{set:?}");
+    }
+    assert!(parse_policy(b"quorum none\n").unwrap().quorum_met_by(&[]));
+    // Bad policies, each with the reason it is bad.
+    let bad: Vec<(String, &str)> = vec![
+        (String::new(), "no quorum line"),
+        (
+            format!("witness A {w1}\nquorum A\nquorum A\n"),
+            "two quorum lines",
+        ),
+        ("quorum B\n".into(), "quorum names an undefined witness"),
+        (
+            format!("group G any A\nwitness A {w1}\nquorum G\n"),
+            "member defined later",
+        ),
+        (
+            format!("witness A {w1}\nwitness B {w1}\nquorum A\n"),
+            "duplicate witness key",
+        ),
+        (
+            format!("witness A {w1}\nwitness A {w2}\nquorum A\n"),
+            "name defined twice",
+        ),
+        (format!("witness none {w1}\nquorum none\n"), "reserved name"),
+        (
+            format!("witness A {w1}\ngroup G 2 A\nquorum G\n"),
+            "threshold above n",
+        ),
+        (
+            format!("witness A {w1}\ngroup G 0 A\nquorum G\n"),
+            "threshold zero",
+        ),
+        (
+            format!("witness A {w1}\ngroup G 01 A\nquorum G\n"),
+            "leading zero",
+        ),
+        (
+            format!("witness A {w1}\ngroup G any A A\nquorum G\n"),
+            "member listed twice",
+        ),
+        (
+            format!("witness A {w1}\ngroup G any none\nquorum G\n"),
+            "none as a member",
+        ),
+        (
+            format!("witness A {w1}\ngroup G any\nquorum G\n"),
+            "group without members",
+        ),
+        (
+            format!("witness A {l}\nquorum A\n"),
+            "log key (0x01) as a witness key",
+        ),
+        (
+            format!("log {w1}\nquorum none\n"),
+            "witness key (0x04) as a log key",
+        ),
+        (format!("log {l}\nlog {l}\nquorum none\n"), "duplicate log"),
+        ("quorum none\x0b\n".into(), "control character"),
+        ("frobnicate x\nquorum none\n".into(), "unknown keyword"),
+    ];
+    for (text, why) in bad {
+        assert!(parse_policy(text.as_bytes()).is_err(), "accepted: {why}");
+    }
+    let huge = vec![b'#'; llm_audit_trail::core::policy::MAX_POLICY_SIZE + 1];
+    assert!(parse_policy(&huge).is_err(), "over the size bound");
+}
