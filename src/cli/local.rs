@@ -670,6 +670,16 @@ pub(crate) fn read_limited(path: &str, limit: usize) -> Result<Vec<u8>, CliError
     Ok(buf)
 }
 
+/// The HMAC key held by the environment variable `var`, if one is named.
+fn hmac_key_from_env(var: Option<&str>) -> Result<Option<Vec<u8>>, CliError> {
+    var.map(|var| {
+        std::env::var(var)
+            .map(String::into_bytes)
+            .map_err(|_| CliError::usage(format!("environment variable {var} is not set")))
+    })
+    .transpose()
+}
+
 /// Arguments of `tlog verify-chain`.
 #[derive(Args, Debug)]
 pub struct VerifyChainArgs {
@@ -694,14 +704,7 @@ pub struct VerifyChainArgs {
 /// `tlog verify-chain`: see [`crate::log::mirror::verify_chain_file`].
 pub fn verify_chain(a: VerifyChainArgs, json_out: bool) -> CliResult {
     let key = a.key.load()?;
-    let hmac_key = match &a.hmac_key_env {
-        Some(var) => Some(
-            std::env::var(var)
-                .map_err(|_| CliError::usage(format!("environment variable {var} is not set")))?
-                .into_bytes(),
-        ),
-        None => None,
-    };
+    let hmac_key = hmac_key_from_env(a.hmac_key_env.as_deref())?;
     let checkpoint = match &a.checkpoint {
         Some(p) => {
             let key = key.ok_or_else(|| {
@@ -754,14 +757,7 @@ pub struct ImportArgs {
 
 /// `tlog import`.
 pub fn import(a: ImportArgs, json_out: bool) -> CliResult {
-    let hmac_key = match &a.hmac_key_env {
-        Some(var) => Some(
-            std::env::var(var)
-                .map_err(|_| CliError::usage(format!("environment variable {var} is not set")))?
-                .into_bytes(),
-        ),
-        None => None,
-    };
+    let hmac_key = hmac_key_from_env(a.hmac_key_env.as_deref())?;
     // Refuse a chain that does not verify before touching the log.
     let report = crate::log::mirror::verify_chain_file(
         &a.file,

@@ -650,6 +650,18 @@ impl Log {
         }
     }
 
+    /// The leaf hash at `index` (from the stored level-0 hashes: no entry is read).
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, LogError> {
+        if index >= self.tree_size() {
+            return Err(LogError::NotFound(format!("no event at index {index}")));
+        }
+        self.hash_reader()
+            .read_hashes(&[merkle::NodeId::new(0, index)])
+            .map_err(|e| LogError::Storage(e.to_string()))?
+            .pop()
+            .ok_or_else(|| LogError::Internal("no hash returned".into()))
+    }
+
     /// Finds the leaf index of a leaf hash.
     pub fn find_leaf_hash(&self, hash: &Hash) -> Result<Option<u64>, LogError> {
         match self
