@@ -9,7 +9,9 @@ use axum::Router;
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18081".into());
     let app = Router::new().route(
         "/v1/events",
         post(|body: axum::body::Bytes| async move {
