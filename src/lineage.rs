@@ -26,6 +26,8 @@ pub const MAX_LINEAGE_DATASETS: usize = 100;
 pub const MAX_REQUIREMENT_LEN: usize = 512;
 /// Most `.`-separated segments in a requirement's field path.
 pub const MAX_PATH_SEGMENTS: usize = 16;
+/// Most per-event reasons listed when no event satisfies an `any` requirement.
+const MAX_REASONS: usize = 5;
 /// Longest details summary shown in text, Markdown and HTML.
 const SUMMARY_CHARS: usize = 100;
 
@@ -919,23 +921,24 @@ pub fn evaluate(req: &Requirement, lineage: &Lineage) -> Outcome {
     }
     match req.quantifier {
         Quantifier::Any => {
-            let mut last_reason = String::new();
+            let mut reasons = Vec::new();
             for e in events.iter().rev() {
                 let (ok, why) = satisfies(req, e);
                 if ok {
                     return out(true, Some(e.index), why);
                 }
-                if last_reason.is_empty() {
-                    last_reason = why;
-                }
+                reasons.push(why);
             }
-            let n = events.len();
+            let n = reasons.len();
+            reasons.truncate(MAX_REASONS);
             out(
                 false,
                 events.last().map(|e| e.index),
                 format!(
-                    "none of {n} {} events qualifies; latest: {last_reason}",
-                    req.event_type
+                    "none of {n} {} events qualifies: {}{}",
+                    req.event_type,
+                    reasons.join("; "),
+                    if n > MAX_REASONS { "; ..." } else { "" }
                 ),
             )
         }

@@ -77,7 +77,7 @@ enum Inner {
         data: DataDir,
     },
     Remote {
-        remote: Remote,
+        remote: Box<Remote>,
         key: OnceCell<Ed25519Verifier>,
     },
 }
@@ -102,7 +102,7 @@ impl Target {
         };
         let inner = match &server.server {
             Some(url) => Inner::Remote {
-                remote: Remote::new(url, server.token.clone())?,
+                remote: Box::new(Remote::new(url, server.token.clone())?),
                 key: OnceCell::new(),
             },
             None => {
