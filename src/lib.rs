@@ -23,6 +23,8 @@ pub mod dataset;
 #[cfg(feature = "server")]
 pub mod log;
 #[cfg(feature = "server")]
+pub mod middleware;
+#[cfg(feature = "server")]
 pub mod monitor;
 #[cfg(feature = "server")]
 pub mod os;

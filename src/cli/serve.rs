@@ -181,9 +181,8 @@ pub fn serve(a: ServeArgs) -> CliResult {
             if !(1..=600_000).contains(&a.witness_timeout_ms) {
                 return Err(CliError::usage("--witness-timeout-ms must be 1..=600000"));
             }
-            let mut c = crate::witness::client::CoordinatorConfig::new(
-                super::witness::load_policy(path)?,
-            );
+            let mut c =
+                crate::witness::client::CoordinatorConfig::new(super::witness::load_policy(path)?);
             c.publish_without_quorum = a.publish_without_quorum;
             c.timeout = Duration::from_millis(a.witness_timeout_ms);
             Some(c)
