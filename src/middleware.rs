@@ -95,27 +95,18 @@ impl RemoteSink {
     }
 }
 
-fn event_json(ev: &NewEvent) -> JsonValue {
-    let s = |v: &Option<String>| v.clone().map(JsonValue::String).unwrap_or(JsonValue::Null);
-    JsonValue::Object(vec![
-        (
-            "event_type".into(),
-            JsonValue::String(ev.event_type.clone()),
-        ),
-        ("event_id".into(), s(&ev.event_id)),
-        ("system".into(), s(&ev.system)),
-        ("model_id".into(), s(&ev.model_id)),
-        ("details".into(), ev.details.clone()),
-    ])
-}
-
 impl AuditSink for RemoteSink {
     fn write(
         &self,
         events: Vec<NewEvent>,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
-            let body = JsonValue::Array(events.iter().map(event_json).collect());
+            let body = JsonValue::Array(
+                events
+                    .iter()
+                    .map(crate::log::event::new_event_to_json)
+                    .collect(),
+            );
             let resp = self
                 .http
                 .post(&self.url)

@@ -27,7 +27,7 @@ use crate::lineage::{
 };
 use crate::log::event::NewEvent;
 use crate::log::layout::BodyRecord;
-use crate::log::view::{int, obj, opt, s};
+use crate::log::view::{int, obj, s};
 use crate::log::{ListFilter, Log, LogConfig, MAX_LIST_LIMIT};
 
 /// Longest erasure reason, in bytes.
@@ -158,7 +158,7 @@ impl Target {
     pub fn append(&self, ev: NewEvent) -> Result<JsonValue, CliError> {
         match &self.inner {
             Inner::Remote { remote, .. } => {
-                let v = remote.post_events(&event_to_json(&ev))?;
+                let v = remote.post_events(&crate::log::event::new_event_to_json(&ev))?;
                 if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
                     return Err(CliError::usage(m.to_string()));
                 }
@@ -347,26 +347,6 @@ impl Target {
             log.close();
         }
     }
-}
-
-/// The JSON object of an event as the API takes it.
-pub fn event_to_json(ev: &NewEvent) -> JsonValue {
-    let mut m = vec![("event_type", s(ev.event_type.clone()))];
-    for (k, v) in [
-        ("event_id", &ev.event_id),
-        ("timestamp", &ev.timestamp),
-        ("system", &ev.system),
-        ("model_id", &ev.model_id),
-        ("dataset_id", &ev.dataset_id),
-        ("deployment_id", &ev.deployment_id),
-        ("actor", &ev.actor),
-    ] {
-        if v.is_some() {
-            m.push((k, opt(v)));
-        }
-    }
-    m.push(("details", ev.details.clone()));
-    obj(m)
 }
 
 /// Builds the verified lineage of `model_id`: its events, then the events of every dataset

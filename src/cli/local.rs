@@ -13,7 +13,7 @@ use crate::core::bundle::ProofBundle;
 use crate::core::json::{self, JsonValue, ParseOptions};
 use crate::core::note::{parse_verifier_key, Ed25519Verifier};
 use crate::datadir::DataDir;
-use crate::log::event::{new_event_from_json, NewEvent};
+use crate::log::event::{new_event_from_json, new_event_to_json, NewEvent};
 use crate::log::view::{event_json, int, obj, s};
 use crate::log::{AppendError, Appended, ListFilter, Log, LogConfig};
 
@@ -175,7 +175,7 @@ pub fn append(a: AppendArgs, json_out: bool) -> CliResult {
     crate::log::event::prepare(ev.clone()).map_err(|e| CliError::usage(e.to_string()))?;
     if let Some(url) = &a.server.server {
         let remote = Remote::new(url, a.server.token.clone())?;
-        let v = remote.post_events(&event_to_json(&ev))?;
+        let v = remote.post_events(&new_event_to_json(&ev))?;
         return print_post_result(&v, json_out);
     }
     let log = open(&a.dir)?;
@@ -188,27 +188,6 @@ pub fn append(a: AppendArgs, json_out: bool) -> CliResult {
         return Err(CliError::usage("the event was not appended"));
     }
     Ok(())
-}
-
-/// The JSON object of an event as the API takes it.
-fn event_to_json(ev: &NewEvent) -> JsonValue {
-    use crate::log::view::opt;
-    let mut m = vec![("event_type", s(ev.event_type.clone()))];
-    for (k, v) in [
-        ("event_id", &ev.event_id),
-        ("timestamp", &ev.timestamp),
-        ("system", &ev.system),
-        ("model_id", &ev.model_id),
-        ("dataset_id", &ev.dataset_id),
-        ("deployment_id", &ev.deployment_id),
-        ("actor", &ev.actor),
-    ] {
-        if v.is_some() {
-            m.push((k, opt(v)));
-        }
-    }
-    m.push(("details", ev.details.clone()));
-    obj(m)
 }
 
 fn append_batch(dir: &DirArg, server: &ServerArg, src: &str, json_out: bool) -> CliResult {
@@ -241,7 +220,7 @@ fn append_batch(dir: &DirArg, server: &ServerArg, src: &str, json_out: bool) -> 
     if let Some(url) = &server.server {
         let remote = Remote::new(url, server.token.clone())?;
         for chunk in events.chunks(BATCH_CHUNK) {
-            let body = JsonValue::Array(chunk.iter().map(event_to_json).collect());
+            let body = JsonValue::Array(chunk.iter().map(new_event_to_json).collect());
             print_post_result(&remote.post_events(&body)?, json_out)?;
         }
         return Ok(());

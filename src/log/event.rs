@@ -140,6 +140,30 @@ pub fn prepare(ev: NewEvent) -> Result<PreparedEvent, EntryError> {
     prepare_with(ev, crate::os::now_micros(), random_id, salt)
 }
 
+/// The event object as clients send it (the inverse of [`new_event_from_json`]): optional
+/// fields only when set, `submitter` never (the server sets it).
+pub fn new_event_to_json(ev: &NewEvent) -> JsonValue {
+    let mut m = vec![(
+        "event_type".to_string(),
+        JsonValue::String(ev.event_type.clone()),
+    )];
+    for (k, v) in [
+        ("event_id", &ev.event_id),
+        ("timestamp", &ev.timestamp),
+        ("system", &ev.system),
+        ("model_id", &ev.model_id),
+        ("dataset_id", &ev.dataset_id),
+        ("deployment_id", &ev.deployment_id),
+        ("actor", &ev.actor),
+    ] {
+        if let Some(v) = v {
+            m.push((k.to_string(), JsonValue::String(v.clone())));
+        }
+    }
+    m.push(("details".to_string(), ev.details.clone()));
+    JsonValue::Object(m)
+}
+
 /// Fields a client may set in an event object (JSON API, `tlog append --batch`).
 pub const EVENT_FIELDS: [&str; 9] = [
     "event_type",
