@@ -364,3 +364,61 @@ fn mirror_is_reconciled_after_a_torn_write_and_rebuilt() {
     assert!(o.status.success());
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), fixed);
 }
+
+#[test]
+fn serve_on_sigterm_answers_in_flight_signs_a_final_checkpoint_and_exits_0() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlog"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--checkpoint-interval-ms",
+            "3600000",
+        ])
+        .env("TLOG_DIR", &dir)
+        .env_remove("AUDIT_LOG_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .split(" on ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let token = std::fs::read_to_string(dir.join("default.token")).unwrap();
+    let http = reqwest::blocking::Client::new();
+    for i in 0..3 {
+        let r = http
+            .post(format!("{url}/v1/events"))
+            .bearer_auth(token.trim())
+            .body(format!(
+                r#"{{"event_type":"Evaluation","details":{{"i":{i}}}}}"#
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    // The hour-long cadence means no checkpoint covers the events yet; SIGTERM must sign one.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "exit 0 after SIGTERM");
+    // A checkpoint at exactly size 3 was stored by the server (prove --size refuses otherwise).
+    let bundle = ok(&dir, &["prove", "2", "--size", "3"]);
+    assert!(bundle.contains("\"leaf_index\":2"), "{bundle}");
+    let mirror = std::fs::read_to_string(dir.join("audit_trail.jsonl")).unwrap();
+    assert_eq!(
+        mirror.lines().count(),
+        3,
+        "the mirror caught up before exit"
+    );
+}
