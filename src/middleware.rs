@@ -3,9 +3,13 @@
 //! FastAPI `AuditMiddleware`.
 //!
 //! Each event carries the method, path, a request id (the client's `X-Request-ID`, or a new
-//! UUID v4, returned on the response), and sizes from `Content-Length`; the response event
-//! adds the status (500 when the inner service fails) and the latency. Bodies are never
-//! recorded. Events go to an [`AuditSink`] through a bounded queue drained by a background
+//! UUID v4, returned on the response), and the size and salted SHA-256 of the body
+//! (`SHA-256(salt || body)`, with a random 32-byte salt per layer, so equal bodies can be
+//! matched inside one run but not guessed): bodies are hashed as they stream, never
+//! buffered and never recorded. The request event is written when the response starts;
+//! the response event when its body ends (with the status — 500 when the inner service
+//! fails — and the latency), or, if the client goes away first, when the body is dropped
+//! (`"complete": false`). Events go to an [`AuditSink`] through a bounded queue drained by a background
 //! task: recording never delays or fails the user's request (a full queue drops events and
 //! counts them in [`AuditLayer::dropped`]).
 //!
@@ -26,6 +30,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::http::{HeaderValue, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::core::json::{JsonNumber, JsonValue};
@@ -131,6 +137,7 @@ pub struct AuditLayer {
     tx: mpsc::Sender<NewEvent>,
     model_id: Option<String>,
     dropped: Arc<AtomicU64>,
+    salt: [u8; 32],
 }
 
 impl AuditLayer {
@@ -148,10 +155,13 @@ impl AuditLayer {
                 }
             }
         });
+        let mut salt = [0u8; 32];
+        crate::os::fill_random(&mut salt);
         AuditLayer {
             tx,
             model_id,
             dropped: Arc::new(AtomicU64::new(0)),
+            salt,
         }
     }
 
@@ -189,15 +199,6 @@ fn num(v: u64) -> JsonValue {
     JsonValue::Number(JsonNumber::Int(i128::from(v)))
 }
 
-fn content_length<B>(headers: &axum::http::HeaderMap, _b: Option<&B>) -> JsonValue {
-    headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(num)
-        .unwrap_or(JsonValue::Null)
-}
-
 fn request_id(headers: &axum::http::HeaderMap) -> String {
     match headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id)
@@ -217,15 +218,140 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
     }
 }
 
+/// What a [`HashingBody`] has seen so far.
+#[derive(Default)]
+struct BodyTally {
+    bytes: u64,
+    hasher: Option<Sha256>,
+    digest: Option<String>,
+}
+
+impl BodyTally {
+    fn new(salt: &[u8; 32]) -> BodyTally {
+        let mut h = Sha256::new();
+        h.update(salt);
+        BodyTally {
+            bytes: 0,
+            hasher: Some(h),
+            digest: None,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(h) = self.hasher.take() {
+            self.digest = Some(crate::core::hash::hex_encode(&h.finalize()));
+        }
+    }
+
+    fn details(&self) -> (JsonValue, JsonValue) {
+        (
+            num(self.bytes),
+            self.digest
+                .clone()
+                .map(|d| JsonValue::String(format!("sha256:{d}")))
+                .unwrap_or(JsonValue::Null),
+        )
+    }
+}
+
+/// Called once when a response body ends (`true`) or is dropped unfinished (`false`).
+type OnEnd = Box<dyn FnOnce(&BodyTally, bool) + Send>;
+
+/// A body that hashes its data frames as they pass (`SHA-256(salt || data)`).
+pub struct HashingBody<B> {
+    inner: B,
+    tally: Arc<std::sync::Mutex<BodyTally>>,
+    on_end: Option<OnEnd>,
+}
+
+impl<B> HashingBody<B> {
+    fn end(&mut self, complete: bool) {
+        let mut t = self.tally.lock().expect("tally lock");
+        t.finish();
+        if let Some(f) = self.on_end.take() {
+            f(&t, complete);
+        }
+    }
+}
+
+impl<B> Drop for HashingBody<B> {
+    fn drop(&mut self) {
+        if self.on_end.is_some() {
+            self.end(false);
+        }
+    }
+}
+
+impl<B> HttpBody for HashingBody<B>
+where
+    B: HttpBody<Data = axum::body::Bytes> + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let mut t = self.tally.lock().expect("tally lock");
+                    t.bytes += data.len() as u64;
+                    if let Some(h) = t.hasher.as_mut() {
+                        h.update(data);
+                    }
+                }
+                if self.inner.is_end_stream() {
+                    self.end(true);
+                }
+            }
+            Poll::Ready(None) => self.end(true),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn hashing<B: HttpBody>(
+    body: B,
+    salt: &[u8; 32],
+    on_end: Option<OnEnd>,
+) -> (HashingBody<B>, Arc<std::sync::Mutex<BodyTally>>) {
+    let mut tally = BodyTally::new(salt);
+    if body.is_end_stream() {
+        tally.finish();
+    }
+    let tally = Arc::new(std::sync::Mutex::new(tally));
+    (
+        HashingBody {
+            inner: body,
+            tally: tally.clone(),
+            on_end,
+        },
+        tally,
+    )
+}
+
 impl<S, ReqB, ResB> tower::Service<Request<ReqB>> for AuditService<S>
 where
-    S: tower::Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S: tower::Service<Request<HashingBody<ReqB>>, Response = Response<ResB>> + Send + 'static,
     S::Future: Send + 'static,
-    ReqB: Send + 'static,
+    ReqB: HttpBody<Data = axum::body::Bytes> + Unpin + Send + 'static,
+    ResB: HttpBody<Data = axum::body::Bytes> + Unpin + Send + 'static,
 {
-    type Response = Response<ResB>;
+    type Response = Response<HashingBody<ResB>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -236,52 +362,85 @@ where
         let rid = request_id(req.headers());
         let method = req.method().to_string();
         let path = req.uri().path().chars().take(512).collect::<String>();
-        let mut ev = NewEvent::new("InferenceRequest");
-        ev.system = Some("axum".into());
-        ev.model_id = self.layer.model_id.clone();
-        ev.details = JsonValue::Object(vec![
-            ("request_id".into(), JsonValue::String(rid.clone())),
-            ("method".into(), JsonValue::String(method.clone())),
-            ("path".into(), JsonValue::String(path.clone())),
-            (
-                "request_bytes".into(),
-                content_length::<ReqB>(req.headers(), None),
-            ),
-        ]);
-        self.layer.record(ev);
+        let salt = self.layer.salt;
+        let (parts, body) = req.into_parts();
+        let (body, req_tally) = hashing(body, &salt, None);
+        let fut = self.inner.call(Request::from_parts(parts, body));
         let layer = self.layer.clone();
-        let fut = self.inner.call(req);
         Box::pin(async move {
             let result = fut.await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let (status, bytes) = match &result {
-                Ok(resp) => (
-                    num(u64::from(resp.status().as_u16())),
-                    content_length::<ResB>(resp.headers(), None),
-                ),
-                Err(_) => (num(500), JsonValue::Null),
+            let base = |event_type: &str, extra: Vec<(&str, JsonValue)>| {
+                let mut ev = NewEvent::new(event_type);
+                ev.system = Some("axum".into());
+                ev.model_id = layer.model_id.clone();
+                let mut d = vec![
+                    ("request_id".to_string(), JsonValue::String(rid.clone())),
+                    ("method".to_string(), JsonValue::String(method.clone())),
+                    ("path".to_string(), JsonValue::String(path.clone())),
+                ];
+                d.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+                ev.details = JsonValue::Object(d);
+                ev
             };
-            let mut ev = NewEvent::new("InferenceResponse");
-            ev.system = Some("axum".into());
-            ev.model_id = layer.model_id.clone();
-            ev.details = JsonValue::Object(vec![
-                ("request_id".into(), JsonValue::String(rid.clone())),
-                ("method".into(), JsonValue::String(method)),
-                ("path".into(), JsonValue::String(path)),
-                ("status".into(), status),
-                (
-                    "latency_ms".into(),
-                    JsonValue::Number(JsonNumber::Float((latency_ms * 1000.0).round() / 1000.0)),
-                ),
-                ("response_bytes".into(), bytes),
-            ]);
-            layer.record(ev);
-            result.map(|mut resp| {
-                if let Ok(v) = HeaderValue::from_str(&rid) {
-                    resp.headers_mut().insert(REQUEST_ID, v);
+            // The request event: the body is hashed as far as the handler read it (all of
+            // it, normally; `request_sha256` is null when the handler left it unread).
+            let (req_bytes, req_hash) = req_tally.lock().expect("tally lock").details();
+            layer.record(base(
+                "InferenceRequest",
+                vec![("request_bytes", req_bytes), ("request_sha256", req_hash)],
+            ));
+            match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let (mut parts, body) = resp.into_parts();
+                    if let Ok(v) = HeaderValue::from_str(&rid) {
+                        parts.headers.insert(REQUEST_ID, v);
+                    }
+                    let layer2 = layer.clone();
+                    let response_event = base(
+                        "InferenceResponse",
+                        vec![("status", num(u64::from(status)))],
+                    );
+                    let on_end: OnEnd = Box::new(move |t: &BodyTally, complete: bool| {
+                        let (bytes, hash) = t.details();
+                        let mut ev = response_event;
+                        if let JsonValue::Object(d) = &mut ev.details {
+                            let ms = started.elapsed().as_secs_f64() * 1000.0;
+                            d.push((
+                                "latency_ms".into(),
+                                JsonValue::Number(JsonNumber::Float(
+                                    (ms * 1000.0).round() / 1000.0,
+                                )),
+                            ));
+                            d.push(("response_bytes".into(), bytes));
+                            d.push(("response_sha256".into(), hash));
+                            d.push(("complete".into(), JsonValue::Bool(complete)));
+                        }
+                        layer2.record(ev);
+                    });
+                    let (body, _) = hashing(body, &salt, Some(on_end));
+                    Ok(Response::from_parts(parts, body))
                 }
-                resp
-            })
+                Err(e) => {
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    layer.record(base(
+                        "InferenceResponse",
+                        vec![
+                            ("status", num(500)),
+                            (
+                                "latency_ms",
+                                JsonValue::Number(JsonNumber::Float(
+                                    (ms * 1000.0).round() / 1000.0,
+                                )),
+                            ),
+                            ("response_bytes", JsonValue::Null),
+                            ("response_sha256", JsonValue::Null),
+                            ("complete", JsonValue::Bool(false)),
+                        ],
+                    ));
+                    Err(e)
+                }
+            }
         })
     }
 }

@@ -58,6 +58,11 @@ async fn every_request_becomes_two_events() {
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let generated = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 36, "a UUID when the client sent none");
+    // The response event is written when the body ends (here: read to the end).
+    let boom = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&boom[..], b"boom");
 
     // The events arrive through the background queue.
     let filter = ListFilter {
@@ -90,7 +95,26 @@ async fn every_request_becomes_two_events() {
         text[0].contains("\"event_type\":\"InferenceRequest\"")
             && text[0].contains("\"request_id\":\"req-42\"")
     );
-    assert!(text[0].contains("\"request_bytes\":5"));
+    assert!(text[0].contains("\"request_bytes\":5"), "{}", text[0]);
+    assert!(
+        text[0].contains("\"request_sha256\":\"sha256:"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].contains("\"response_bytes\":17") && text[1].contains("\"complete\":true"),
+        "{}",
+        text[1]
+    );
+    assert!(
+        text[1].contains("\"response_sha256\":\"sha256:"),
+        "{}",
+        text[1]
+    );
+    // Salted: the digest is not the plain SHA-256 of the body.
+    let plain =
+        llm_audit_trail::core::hash::hex_encode(&llm_audit_trail::core::hash::sha256(b"hello"));
+    assert!(!text[0].contains(&plain));
     assert!(
         text[1].contains("\"event_type\":\"InferenceResponse\"")
             && text[1].contains("\"status\":200")
