@@ -15,7 +15,7 @@ use llm_audit_trail::log::fsck::fsck;
 use llm_audit_trail::log::{AppendError, ListFilter, Log, LogConfig, LogError};
 use llm_audit_trail::storage::memory::{Fault, MemoryStore};
 use llm_audit_trail::storage::rocks::RocksStore;
-use llm_audit_trail::storage::Store;
+use llm_audit_trail::storage::{Store, Table};
 
 const ORIGIN: &str = "test.example/log";
 
@@ -235,6 +235,60 @@ fn storage_faults_lose_nothing_acknowledged_and_never_fork() {
     }
     check_everything(&log2);
     log2.close();
+}
+
+#[test]
+fn a_layout_1_store_is_migrated_on_open_and_keeps_every_lookup() {
+    use llm_audit_trail::storage::Batch;
+    // Build a log, then put its unique keys back where layout 1 kept them.
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Vec<_> = {
+        let log = open(Arc::new(RocksStore::open(dir.path()).unwrap()));
+        let mut evs: Vec<NewEvent> = (0..1500).map(event).collect();
+        evs[3].event_id = Some("client-chosen-id".into());
+        let rs = log.append_blocking(evs).unwrap();
+        log.close();
+        rs.into_iter().map(|r| r.unwrap()).collect()
+    };
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        let mut b = Batch::new();
+        for a in &acked {
+            let mut old_e = vec![b'e'];
+            old_e.extend_from_slice(a.event_id.as_bytes());
+            b.put(Table::Index, old_e, a.index.to_be_bytes());
+            let mut old_h = vec![b'h'];
+            old_h.extend_from_slice(a.leaf_hash.as_bytes());
+            b.put(Table::Index, old_h, a.index.to_be_bytes());
+        }
+        let all = store.scan(Table::Lookup, b"", &[0xff], 1 << 20).unwrap();
+        assert_eq!(all.len(), 3000);
+        for (k, _) in all {
+            b.delete(Table::Lookup, k);
+        }
+        b.put(Table::Meta, b"layout", b"1".to_vec());
+        store.write(b).unwrap();
+    }
+    let log = open(Arc::new(RocksStore::open(dir.path()).unwrap()));
+    for a in &acked {
+        assert_eq!(log.find_event_id(&a.event_id).unwrap(), Some(a.index));
+        assert_eq!(log.find_leaf_hash(&a.leaf_hash).unwrap(), Some(a.index));
+    }
+    // A retry of the client-chosen id is still recognised.
+    let mut again = event(3);
+    again.event_id = Some("client-chosen-id".into());
+    let r = log.append_blocking(vec![again]).unwrap().remove(0).unwrap();
+    assert!(r.existing);
+    assert_eq!(r.index, 3);
+    log.close();
+    drop(log);
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.get(Table::Meta, b"layout").unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    assert!(store.scan(Table::Index, b"e", b"f", 10).unwrap().is_empty());
+    assert!(store.scan(Table::Index, b"h", b"i", 10).unwrap().is_empty());
 }
 
 #[test]

@@ -84,6 +84,43 @@ fn conformance(store: &dyn Store) {
         None
     );
 
+    // The lookup table: fixed 33-byte digest keys; point reads, and scans in key order.
+    let mut b = Batch::new();
+    let key = |i: u64| {
+        let mut k = [0u8; 33];
+        k[0] = b'h';
+        k[1..].copy_from_slice(&llm_audit_trail::core::hash::sha256(&i.to_be_bytes()));
+        k
+    };
+    for i in 0u64..500 {
+        b.put(Table::Lookup, key(i), i.to_be_bytes());
+    }
+    store.write(b).unwrap();
+    for i in [0u64, 17, 499] {
+        assert_eq!(
+            store.get(Table::Lookup, &key(i)).unwrap(),
+            Some(i.to_be_bytes().to_vec())
+        );
+    }
+    assert_eq!(store.get(Table::Lookup, &key(500)).unwrap(), None);
+    let all = store.scan(Table::Lookup, b"h", b"i", 1000).unwrap();
+    assert_eq!(all.len(), 500);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    let mut keys: Vec<[u8; 33]> = (0..500).map(key).collect();
+    keys.sort();
+    assert_eq!(
+        store
+            .last_in_range(Table::Lookup, b"h", b"i")
+            .unwrap()
+            .unwrap()
+            .0,
+        keys[499].to_vec()
+    );
+    let mut b = Batch::new();
+    b.delete(Table::Lookup, key(17));
+    store.write(b).unwrap();
+    assert_eq!(store.get(Table::Lookup, &key(17)).unwrap(), None);
+
     // Large values.
     let mut b = Batch::new();
     b.put(Table::Hashes, b"big", vec![0xab; 1 << 20]);

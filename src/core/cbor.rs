@@ -311,7 +311,8 @@ pub fn canonical_key_order(a: &str, b: &str) -> std::cmp::Ordering {
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
-fn write_text(out: &mut Vec<u8>, s: &str) {
+/// Writes a text string (head and UTF-8 bytes).
+pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
     write_head(out, 3, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
@@ -319,7 +320,8 @@ fn write_text(out: &mut Vec<u8>, s: &str) {
 /// Writes an initial byte and argument in the shortest form (RFC 8949 §4.2.1, first bullet):
 /// `n < 24` in the initial byte, else 1, 2, 4 or 8 bytes big-endian (additional information
 /// 24, 25, 26, 27).
-fn write_head(out: &mut Vec<u8>, major: u8, n: u64) {
+/// Writes a head: major type and argument in the shortest form (RFC 8949 §4.2.1).
+pub(crate) fn write_head(out: &mut Vec<u8>, major: u8, n: u64) {
     let mt = major << 5;
     if n < 24 {
         out.push(mt | n as u8);

@@ -24,7 +24,7 @@
 //! Out of scope: storage of bodies and salts, erasure events, the JSON API (`spec/api.md`).
 
 use crate::core::cbor::{self, CborError, CborValue, DecodeLimits};
-use crate::core::hash::{hex_encode, sha256};
+use crate::core::hash::hex_encode;
 use crate::core::json::JsonValue;
 use std::collections::BTreeMap;
 
@@ -241,10 +241,11 @@ fn check_identifier(field: &'static str, value: &str, max: usize) -> Result<(), 
             max,
         });
     }
-    if let Some((position, character)) = value
-        .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if value.bytes().all(|b| allowed(b as char)) {
+        return Ok(());
+    }
+    if let Some((position, character)) = value.char_indices().find(|&(_, c)| !allowed(c)) {
         return Err(EntryError::FieldCharacter {
             field,
             position,
@@ -264,6 +265,10 @@ fn check_text(field: &'static str, value: &str) -> Result<(), EntryError> {
             min: 1,
             max: MAX_FIELD_LEN,
         });
+    }
+    // Fast path: ASCII without C0 controls or DEL has no Unicode control character.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
     }
     if let Some((position, character)) = value.char_indices().find(|&(_, c)| c.is_control()) {
         return Err(EntryError::FieldCharacter {
@@ -317,11 +322,52 @@ impl Body {
 /// Validates `header` and encodes it as the canonical leaf bytes (`spec/entry.md` §2).
 pub fn encode_entry(header: &EntryHeader) -> Result<Vec<u8>, EntryError> {
     header.validate()?;
-    let bytes = encode_part(Part::Entry, &entry_value(header))?;
+    let bytes = entry_bytes(header);
     check_size(Part::Entry, bytes.len(), MAX_ENTRY_SIZE)?;
     Ok(bytes)
 }
 
+/// The canonical CBOR of a header, written directly (no intermediate map): the same bytes
+/// as encoding [`entry_value`], which the tests check. Keys in canonical order: shorter
+/// first, then bytewise (RFC 8949 §4.2.1).
+fn entry_bytes(h: &EntryHeader) -> Vec<u8> {
+    let texts: [(&str, Option<&str>); 9] = [
+        ("system", h.system.as_deref()),
+        ("version", None), // written below as an unsigned integer
+        ("event_id", Some(&h.event_id)),
+        ("model_id", h.model_id.as_deref()),
+        ("submitter", h.submitter.as_deref()),
+        ("timestamp", Some(&h.timestamp)),
+        ("dataset_id", h.dataset_id.as_deref()),
+        ("event_type", Some(&h.event_type)),
+        ("deployment_id", h.deployment_id.as_deref()),
+    ];
+    let present = texts.iter().filter(|(_, v)| v.is_some()).count() + 2;
+    let text_len: usize = texts.iter().filter_map(|(_, v)| v.map(str::len)).sum();
+    let mut out = Vec::with_capacity(text_len + 160);
+    cbor::write_head(&mut out, 5, present as u64);
+    for (key, value) in texts {
+        if key == "version" {
+            cbor::write_text(&mut out, key);
+            cbor::write_head(&mut out, 0, ENTRY_VERSION);
+            continue;
+        }
+        if key == "deployment_id" {
+            // "body_digest" (11 bytes) sorts before "deployment_id" (13).
+            cbor::write_text(&mut out, "body_digest");
+            cbor::write_head(&mut out, 2, BODY_DIGEST_SIZE as u64);
+            out.extend_from_slice(&h.body_digest);
+        }
+        if let Some(v) = value {
+            cbor::write_text(&mut out, key);
+            cbor::write_text(&mut out, v);
+        }
+    }
+    out
+}
+
+/// The header as a CBOR map: the reference that [`entry_bytes`] is tested against.
+#[cfg(test)]
 fn entry_value(h: &EntryHeader) -> CborValue {
     let mut map = BTreeMap::new();
     let mut put = |k: &str, v: CborValue| {
@@ -411,7 +457,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<EntryHeader, EntryError> {
     };
     header.validate()?;
     // The stored bytes must be the one encoding of this header.
-    if encode_part(p, &entry_value(&header))? != bytes {
+    if entry_bytes(&header) != bytes {
         return Err(EntryError::NotCanonical { part: p });
     }
     Ok(header)
@@ -467,10 +513,11 @@ pub fn decode_body(bytes: &[u8]) -> Result<Body, EntryError> {
 
 /// The body commitment: `SHA-256(salt || body_bytes)` (`spec/entry.md` §3).
 pub fn body_digest(salt: &[u8; SALT_SIZE], body_bytes: &[u8]) -> [u8; BODY_DIGEST_SIZE] {
-    let mut input = Vec::with_capacity(SALT_SIZE + body_bytes.len());
-    input.extend_from_slice(salt);
-    input.extend_from_slice(body_bytes);
-    sha256(&input)
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(body_bytes);
+    h.finalize().into()
 }
 
 /// Checks a body and its salt against an entry: size, then
@@ -686,20 +733,50 @@ pub fn parse_timestamp(s: &str) -> Result<i64, EntryError> {
 pub fn event_id_from_random(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
     bytes[8] = (bytes[8] & 0x3f) | 0x80; // variant 10xx (RFC 4122 §4.1.1)
-    let h = hex_encode(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0x0f) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_entry_encoding_equals_the_map_encoding_for_every_field_combination() {
+        for mask in 0u32..32 {
+            let opt = |bit: u32, v: &str| (mask & (1 << bit) != 0).then(|| v.to_string());
+            let h = EntryHeader {
+                event_id: "0b7c1f6e-0000-4000-8000-000000000000".into(),
+                timestamp: "2026-11-27T12:00:00.000000Z".into(),
+                event_type: "Evaluation".into(),
+                system: opt(0, "hf_trainer"),
+                model_id: opt(1, "llama-ft-v1"),
+                dataset_id: opt(2, "ds-é-2026"),
+                deployment_id: opt(3, &"x".repeat(256)),
+                submitter: opt(4, "ci-token"),
+                body_digest: [mask as u8; BODY_DIGEST_SIZE],
+            };
+            let reference = encode_part(Part::Entry, &entry_value(&h)).unwrap();
+            assert_eq!(entry_bytes(&h), reference, "fields {mask:05b}");
+            assert_eq!(decode_entry(&reference).unwrap(), h);
+        }
+    }
+
+    #[test]
+    fn event_ids_are_uuid4_strings() {
+        let id = event_id_from_random([0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let id = event_id_from_random([0; 16]);
+        assert_eq!(id, "00000000-0000-4000-8000-000000000000");
+    }
 
     #[test]
     fn civil_day_conversions_agree_over_every_day_of_years_1_to_9999() {

@@ -78,6 +78,17 @@ pub fn prepare_with(
     random_id: [u8; 16],
     salt: [u8; 32],
 ) -> Result<PreparedEvent, EntryError> {
+    let now = entry::format_timestamp(now_micros)?;
+    prepare_at(ev, &now, random_id, salt)
+}
+
+/// [`prepare_with`] with the clock reading already formatted (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
+fn prepare_at(
+    ev: NewEvent,
+    now: &str,
+    random_id: [u8; 16],
+    salt: [u8; 32],
+) -> Result<PreparedEvent, EntryError> {
     let client_event_id = ev.event_id.is_some();
     let client_timestamp = ev.timestamp.is_some();
     let event_id = ev
@@ -85,7 +96,7 @@ pub fn prepare_with(
         .unwrap_or_else(|| entry::event_id_from_random(random_id));
     let timestamp = match ev.timestamp {
         Some(t) => t,
-        None => entry::format_timestamp(now_micros)?,
+        None => now.to_string(),
     };
     let body = Body {
         actor: ev.actor,
@@ -119,14 +130,19 @@ pub fn prepare_with(
 pub fn prepare_many(events: Vec<NewEvent>) -> Vec<Result<PreparedEvent, EntryError>> {
     let mut random = vec![0u8; events.len() * 48];
     crate::os::fill_random(&mut random);
-    let now = crate::os::now_micros();
+    let now_micros = crate::os::now_micros();
+    // One clock reading for the whole batch, formatted once.
+    let now = entry::format_timestamp(now_micros);
     events
         .into_iter()
         .zip(random.chunks_exact(48))
         .map(|(ev, r)| {
             let id: [u8; 16] = r[..16].try_into().expect("16 bytes");
             let salt: [u8; 32] = r[16..].try_into().expect("32 bytes");
-            prepare_with(ev, now, id, salt)
+            match &now {
+                Ok(now) => prepare_at(ev, now, id, salt),
+                Err(_) => prepare_with(ev, now_micros, id, salt),
+            }
         })
         .collect()
 }

@@ -9,19 +9,25 @@
 //! - Bodies: key `N (u64 BE)`, the body records of leaves `256N .. 256N+255`, each as u32 BE
 //!   length || record; a record is `0x01 || salt (32) || body bytes`, or after erasure
 //!   `0x00 || erasure event index (u64 BE) || reason (UTF-8)`.
-//! - Index: `b'e' || event_id` → leaf index (u64 BE), unique; `b'h' || leaf hash` → leaf
-//!   index, unique; posting blocks `kind || value || 0x00 || first index (u64 BE)` → the
-//!   ascending leaf indexes (u64 BE each) of one group commit that have that value, for kinds
-//!   `b'm'` model_id, `b'd'` dataset_id, `b't'` event_type, `b'p'` deployment_id. One block a
-//!   value a group commit keeps puts per event near two. Ids never contain 0x00 (entry
-//!   validation forbids control characters).
+//! - Lookup (unique, 33-byte keys): `b'e' || SHA-256(event_id)` → leaf index (u64 BE);
+//!   `b'h' || leaf hash` → leaf index. Fixed-size, uniformly spread keys let RocksDB keep them
+//!   in a hash-bucketed memtable: these two puts an event were most of the writer's time in
+//!   one big skiplist.
+//! - Index: posting blocks `kind || value || 0x00 || first index (u64 BE)` → the ascending
+//!   leaf indexes (u64 BE each) of one group commit that have that value, for kinds `b'm'`
+//!   model_id, `b'd'` dataset_id, `b't'` event_type, `b'p'` deployment_id. One block a value
+//!   a group commit keeps puts per event near two. Ids never contain 0x00 (entry validation
+//!   forbids control characters).
 //! - Meta: `tree_size` → u64 BE; `origin` → UTF-8; `layout` → [`LAYOUT_VERSION`].
+//!
+//! Layout 1 (before the lookup table) kept `b'e' || event_id` and `b'h' || leaf hash` in the
+//! index table; [`migrate_v1`] moves them on open.
 
 use std::collections::BTreeMap;
 
 use crate::core::hash::{Hash, HASH_SIZE};
 use crate::core::merkle::{HashReadError, HashReader, NodeId};
-use crate::storage::{be, Store, StoreError, Table};
+use crate::storage::{be, Batch, Store, StoreError, Table};
 
 /// Encodes body records as a body bundle (u32 BE length || record, each).
 pub fn push_body_record(bundle: &mut Vec<u8>, record: &[u8]) {
@@ -64,7 +70,9 @@ pub const CHUNK_WIDTH: u64 = 256;
 /// Leaves an entry bundle holds.
 pub const BUNDLE_WIDTH: u64 = 256;
 /// Version of this layout, stored in `meta/layout`.
-pub const LAYOUT_VERSION: &[u8] = b"1";
+pub const LAYOUT_VERSION: &[u8] = b"2";
+/// The previous layout, migrated on open by [`migrate_v1`].
+pub const LAYOUT_V1: &[u8] = b"1";
 
 /// Meta key of the committed tree size.
 pub const META_TREE_SIZE: &[u8] = b"tree_size";
@@ -91,12 +99,68 @@ pub mod kind {
     pub const LEAF_HASH: u8 = b'h';
 }
 
-/// Key of the leaf-hash index entry.
-pub fn leaf_key(hash: &Hash) -> Vec<u8> {
-    let mut k = Vec::with_capacity(33);
-    k.push(kind::LEAF_HASH);
-    k.extend_from_slice(hash.as_bytes());
+/// Length of every lookup-table key.
+pub const LOOKUP_KEY_LEN: usize = 1 + HASH_SIZE;
+
+/// Lookup key of a leaf hash: `b'h' || hash`.
+pub fn leaf_key(hash: &Hash) -> [u8; LOOKUP_KEY_LEN] {
+    let mut k = [0u8; LOOKUP_KEY_LEN];
+    k[0] = kind::LEAF_HASH;
+    k[1..].copy_from_slice(hash.as_bytes());
     k
+}
+
+/// Lookup key of an event id: `b'e' || SHA-256(event_id)`.
+pub fn event_id_key(event_id: &str) -> [u8; LOOKUP_KEY_LEN] {
+    let mut k = [0u8; LOOKUP_KEY_LEN];
+    k[0] = kind::EVENT_ID;
+    k[1..].copy_from_slice(&crate::core::hash::sha256(event_id.as_bytes()));
+    k
+}
+
+/// Moves the unique keys of layout 1 (`b'e' || event_id` and `b'h' || hash` in the index
+/// table) to the lookup table, then records layout 2.
+///
+/// Crash safety: each step is one atomic batch that puts a slice of keys into the lookup
+/// table and deletes them from the index table, so a crash leaves every key in exactly one
+/// of the two places; the layout stays 1 until the last batch, and the next open carries on
+/// with whatever is left. Lookups are only served after the migration finished.
+pub fn migrate_v1(store: &dyn Store) -> Result<u64, StoreError> {
+    const STEP: usize = 10_000;
+    let mut moved = 0u64;
+    for (kind_byte, end) in [
+        (kind::EVENT_ID, kind::EVENT_ID + 1),
+        (kind::LEAF_HASH, kind::LEAF_HASH + 1),
+    ] {
+        loop {
+            let page = store.scan(Table::Index, &[kind_byte], &[end], STEP)?;
+            if page.is_empty() {
+                break;
+            }
+            let mut batch = Batch::new();
+            for (k, v) in page {
+                let new_key = if kind_byte == kind::EVENT_ID {
+                    let id = std::str::from_utf8(&k[1..]).map_err(|_| {
+                        StoreError::Corrupt("layout 1 event-id key is not UTF-8".into())
+                    })?;
+                    event_id_key(id)
+                } else {
+                    let hash = Hash::from_slice(&k[1..]).ok_or_else(|| {
+                        StoreError::Corrupt("layout 1 leaf-hash key is not 33 bytes".into())
+                    })?;
+                    leaf_key(&hash)
+                };
+                batch.put(Table::Lookup, new_key, v);
+                batch.delete(Table::Index, k);
+                moved += 1;
+            }
+            store.write(batch)?;
+        }
+    }
+    let mut batch = Batch::new();
+    batch.put(Table::Meta, META_LAYOUT, LAYOUT_VERSION.to_vec());
+    store.write(batch)?;
+    Ok(moved)
 }
 
 /// Key of the hash chunk of `level` holding node `index`.
@@ -104,14 +168,6 @@ pub fn chunk_key(level: u8, chunk: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
     k.push(level);
     k.extend_from_slice(&be(chunk));
-    k
-}
-
-/// Key of a unique index entry.
-pub fn unique_key(kind: u8, value: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + value.len());
-    k.push(kind);
-    k.extend_from_slice(value.as_bytes());
     k
 }
 
@@ -195,36 +251,34 @@ pub struct StoreHashReader<'a, S: Store + ?Sized> {
 
 impl<S: Store + ?Sized> HashReader for StoreHashReader<'_, S> {
     fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, HashReadError> {
-        // Group the requested nodes by chunk so each chunk is read once.
-        let mut chunks: BTreeMap<(u8, u64), usize> = BTreeMap::new();
-        for n in nodes {
-            let next = chunks.len();
-            chunks
+        // Group the requested nodes by chunk so that each chunk is read once, and copy
+        // only the 32 bytes wanted out of each (pinned) chunk.
+        let mut chunk_of: BTreeMap<(u8, u64), usize> = BTreeMap::new();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut wanted: Vec<Vec<(usize, usize)>> = Vec::new(); // per chunk: (node, offset)
+        for (pos, n) in nodes.iter().enumerate() {
+            let c = *chunk_of
                 .entry((n.level, n.index / CHUNK_WIDTH))
-                .or_insert(next);
+                .or_insert_with(|| {
+                    keys.push(chunk_key(n.level, n.index / CHUNK_WIDTH));
+                    wanted.push(Vec::new());
+                    keys.len() - 1
+                });
+            wanted[c].push((pos, (n.index % CHUNK_WIDTH) as usize * HASH_SIZE));
         }
-        let mut order: Vec<((u8, u64), usize)> = chunks.into_iter().collect();
-        order.sort_by_key(|(_, i)| *i);
-        let keys: Vec<Vec<u8>> = order.iter().map(|((l, c), _)| chunk_key(*l, *c)).collect();
-        let values = self
-            .store
-            .multi_get(Table::Hashes, &keys)
-            .map_err(|e| HashReadError(e.to_string()))?;
-        let by_chunk: BTreeMap<(u8, u64), Option<Vec<u8>>> =
-            order.iter().map(|(c, _)| *c).zip(values).collect();
-        nodes
-            .iter()
-            .map(|n| {
-                let chunk = by_chunk
-                    .get(&(n.level, n.index / CHUNK_WIDTH))
-                    .and_then(|v| v.as_ref())
-                    .ok_or_else(|| HashReadError(format!("missing hash chunk for {n:?}")))?;
-                let off = (n.index % CHUNK_WIDTH) as usize * HASH_SIZE;
-                chunk
-                    .get(off..off + HASH_SIZE)
-                    .and_then(Hash::from_slice)
-                    .ok_or_else(|| HashReadError(format!("missing stored hash {n:?}")))
+        let mut out: Vec<Option<Hash>> = vec![None; nodes.len()];
+        self.store
+            .multi_get_with(Table::Hashes, &keys, &mut |c, value| {
+                if let Some(chunk) = value {
+                    for &(pos, off) in &wanted[c] {
+                        out[pos] = chunk.get(off..off + HASH_SIZE).and_then(Hash::from_slice);
+                    }
+                }
             })
+            .map_err(|e| HashReadError(e.to_string()))?;
+        out.into_iter()
+            .zip(nodes)
+            .map(|(h, n)| h.ok_or_else(|| HashReadError(format!("missing stored hash {n:?}"))))
             .collect()
     }
 }

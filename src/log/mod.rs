@@ -317,8 +317,13 @@ impl Log {
                 )))
             }
         }
-        if store.get(Table::Meta, layout::META_LAYOUT)?.as_deref() != Some(layout::LAYOUT_VERSION) {
-            return Err(LogError::Corrupt("unknown storage layout version".into()));
+        match store.get(Table::Meta, layout::META_LAYOUT)?.as_deref() {
+            Some(v) if v == layout::LAYOUT_VERSION => {}
+            Some(v) if v == layout::LAYOUT_V1 => {
+                let moved = layout::migrate_v1(&*store)?;
+                tracing::info!(moved, "storage layout 1 migrated to 2 (lookup table)");
+            }
+            _ => return Err(LogError::Corrupt("unknown storage layout version".into())),
         }
         let state = WriterState::load(&*store)?;
         // Recovery check: the stored tree must have, at the latest checkpoint's size, the
@@ -640,7 +645,7 @@ impl Log {
         match self
             .shared
             .store
-            .get(Table::Index, &layout::unique_key(kind::EVENT_ID, event_id))?
+            .get(Table::Lookup, &layout::event_id_key(event_id))?
         {
             None => Ok(None),
             Some(v) => {
@@ -667,7 +672,7 @@ impl Log {
         match self
             .shared
             .store
-            .get(Table::Index, &layout::leaf_key(hash))?
+            .get(Table::Lookup, &layout::leaf_key(hash))?
         {
             None => Ok(None),
             Some(v) => {

@@ -370,8 +370,8 @@ impl Writer {
                 Err(AppendError::Conflict(ev.header.event_id.clone()))
             }));
         }
-        let key = layout::unique_key(kind::EVENT_ID, &ev.header.event_id);
-        let Some(v) = self.store.get(Table::Index, &key)? else {
+        let key = layout::event_id_key(&ev.header.event_id);
+        let Some(v) = self.store.get(Table::Lookup, &key)? else {
             return Ok(None);
         };
         let index = crate::storage::parse_be(&v)?;
@@ -513,12 +513,8 @@ impl Writer {
                 }
                 // Unique indexes: one put each; postings gathered per value below.
                 let h = &ev.header;
-                batch.put(
-                    Table::Index,
-                    layout::unique_key(kind::EVENT_ID, &h.event_id),
-                    be(index),
-                );
-                batch.put(Table::Index, layout::leaf_key(&ev.leaf_hash), be(index));
+                batch.put(Table::Lookup, layout::event_id_key(&h.event_id), be(index));
+                batch.put(Table::Lookup, layout::leaf_key(&ev.leaf_hash), be(index));
                 postings
                     .entry((kind::TYPE, h.event_type.as_str()))
                     .or_default()

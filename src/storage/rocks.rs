@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    Options, ReadOptions, WriteBatch, WriteOptions, DB,
+    MemtableFactory, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use super::{Batch, KeyValue, Op, Store, StoreError, Table};
@@ -19,6 +19,11 @@ use super::{Batch, KeyValue, Op, Store, StoreError, Table};
 pub const BLOCK_CACHE_BYTES: usize = 128 << 20;
 /// Size of each column family's memtable.
 pub const WRITE_BUFFER_BYTES: usize = 64 << 20;
+
+/// Bytes of a lookup key that pick its memtable bucket (kind byte + 8 digest bytes).
+const LOOKUP_PREFIX: usize = 9;
+/// Hash buckets of a lookup memtable (a 64 MiB memtable holds about 10^6 keys).
+const LOOKUP_BUCKETS: usize = 1 << 18;
 
 /// A RocksDB database in a folder.
 pub struct RocksStore {
@@ -64,6 +69,17 @@ impl RocksStore {
                 b.set_block_size(16 << 10);
             }
             o.set_block_based_table_factory(&b);
+            if table == Table::Lookup {
+                // Keys are 33 bytes of uniformly spread digest: a memtable of hash buckets
+                // (on the first 9 bytes), each a small skiplist, instead of one big skiplist
+                // whose random inserts were most of the writer's time (a cache miss a level).
+                o.set_prefix_extractor(SliceTransform::create_fixed_prefix(LOOKUP_PREFIX));
+                o.set_memtable_factory(MemtableFactory::HashSkipList {
+                    bucket_count: LOOKUP_BUCKETS,
+                    height: 4,
+                    branching_factor: 4,
+                });
+            }
             o
         };
         let mut db_opts = Options::default();
@@ -71,6 +87,9 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_compression_type(DBCompressionType::None);
         db_opts.set_max_background_jobs(2);
+        // Hash-bucketed memtables (the lookup table) do not take concurrent inserts; the log
+        // has one writer anyway.
+        db_opts.set_allow_concurrent_memtable_write(false);
         db_opts.set_keep_log_file_num(4);
         db_opts.set_max_total_wal_size(256 << 20);
         let cfs = Table::ALL
@@ -107,6 +126,23 @@ impl Store for RocksStore {
             .collect()
     }
 
+    fn multi_get_with(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+        f: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(table);
+        let values = self.db.batched_multi_get_cf(cf, keys, false);
+        for (i, v) in values.into_iter().enumerate() {
+            match v {
+                Ok(v) => f(i, v.as_deref()),
+                Err(e) => return Err(map_err(&self.path, e)),
+            }
+        }
+        Ok(())
+    }
+
     fn scan(
         &self,
         table: Table,
@@ -119,6 +155,8 @@ impl Store for RocksStore {
             return Ok(out);
         }
         let mut ro = ReadOptions::default();
+        // Key order even in a table with a prefix extractor (the lookup table).
+        ro.set_total_order_seek(true);
         ro.set_iterate_upper_bound(end.to_vec());
         let iter = self.db.iterator_cf_opt(
             self.cf(table),
@@ -145,6 +183,7 @@ impl Store for RocksStore {
             return Ok(None);
         }
         let mut ro = ReadOptions::default();
+        ro.set_total_order_seek(true);
         ro.set_iterate_lower_bound(start.to_vec());
         ro.set_iterate_upper_bound(end.to_vec());
         let mut iter = self
