@@ -183,9 +183,8 @@ pub fn erase_blocking(
         })?;
     // 2. The mirror is marked stale before it can disagree with the log.
     if let Some(path) = mirror {
-        crate::log::mirror::mark_stale(path, &appended.index.to_string()).map_err(|e| {
-            LogError::Storage(format!("marking the mirror for a rebuild: {e}"))
-        })?;
+        crate::log::mirror::mark_stale(path, &appended.index.to_string())
+            .map_err(|e| LogError::Storage(format!("marking the mirror for a rebuild: {e}")))?;
     }
     // 3. The body and salt are replaced by the erasure marker (one atomic write).
     log.erase_body_blocking(ev.index, appended.index, reason.to_string())?;

@@ -21,15 +21,14 @@ use crate::core::checkpoint::{open_checkpoint, Checkpoint};
 use crate::core::json::{self, JsonValue};
 use crate::core::note::{parse_verifier_key, Ed25519Verifier};
 use crate::datadir::DataDir;
+use crate::erasure::{check_actor, check_erasable, check_reason, EraseError};
 use crate::lineage::{
     dataset_ids, evaluate, expired_waivers, parse_requirement, Lineage, LineageEvent, Outcome,
     MAX_LINEAGE_DATASETS, MAX_LINEAGE_EVENTS,
 };
-use crate::erasure::{check_actor, check_erasable, check_reason, EraseError};
 use crate::log::event::NewEvent;
 use crate::log::view::{int, obj, s};
 use crate::log::{ListFilter, Log, LogConfig, MAX_LIST_LIMIT};
-
 
 /// How a verifier key is given for `--server` (locally the data folder's key is used).
 #[derive(Args, Debug, Clone)]

@@ -8,8 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
-use super::error::{ApiError, ErrorKind};
 use super::auth::Scope;
+use super::error::{ApiError, ErrorKind};
 use super::{
     Shared, BODY_TIMEOUT, CHECKPOINT_WAIT_TIMEOUT, MAX_BODY_BYTES, MAX_ERASE_BODY_BYTES,
     MAX_EVENTS_PER_REQUEST, MIRROR_REBUILD_WAIT,

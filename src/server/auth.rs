@@ -196,8 +196,9 @@ impl Tokens {
             // No scope: a line written before scopes existed, which could only write.
             let scope = match scope {
                 None => Scope::Write,
-                Some(w) => Scope::parse(w)
-                    .ok_or_else(|| bad("scope must be `write` or `admin`"))?,
+                Some(w) => {
+                    Scope::parse(w).ok_or_else(|| bad("scope must be `write` or `admin`"))?
+                }
             };
             t.insert_scoped(name.to_string(), h, scope);
         }
@@ -321,7 +322,11 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&a));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0].split_whitespace().count(), 2, "old format for writers");
+        assert_eq!(
+            lines[0].split_whitespace().count(),
+            2,
+            "old format for writers"
+        );
         assert!(lines[1].ends_with(" admin"));
         let t = Tokens::load_file(&path).unwrap();
         assert_eq!(t.authenticate(&w), Some(("writer", Scope::Write)));
