@@ -541,6 +541,12 @@ fn admins_erase_over_http_and_everything_still_verifies() {
     let m = std::fs::read_to_string(&mirror_path).unwrap();
     assert!(!m.contains("sk-LEAKED"), "{m}");
 
+    // The endpoint is described in the served OpenAPI document.
+    let (s, o) = get(&url, "/v1/openapi.json");
+    assert_eq!(s, 200);
+    let op = &o["paths"]["/v1/events/{id}/erase"]["post"];
+    assert!(op["responses"]["403"].is_object() && op["responses"]["409"].is_object());
+
     // The server keeps accepting events, and proving them.
     let (s, v) = post(
         &url,
