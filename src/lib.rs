@@ -21,6 +21,8 @@ pub mod datadir;
 #[cfg(feature = "server")]
 pub mod dataset;
 #[cfg(feature = "server")]
+pub mod erasure;
+#[cfg(feature = "server")]
 pub mod log;
 #[cfg(feature = "server")]
 pub mod middleware;

@@ -427,7 +427,7 @@ fn erase_keeps_every_proof_and_checkpoint_valid() {
         .as_str()
         .unwrap()
         .to_string();
-    // By event id; over --server it is refused.
+    // By event id. Over --server without a token: a usage error before any request.
     assert_eq!(
         code(
             &dir,

@@ -55,6 +55,7 @@ impl TestServer {
             rate: RateLimiter::new(1e9, 1e9),
             http: HttpMetrics::default(),
             vkey: signer.to_vkey(),
+            erasures: Default::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();

@@ -5,7 +5,8 @@
 //! one signed checkpoint (signature by the log key, inclusion proof to its root, body
 //! against its digest) before it is used: an auditor sees only what the log proves.
 //!
-//! `erase` works on a local data folder only: the server has no erasure endpoint.
+//! `erase` works on a data folder, or on a server with an admin token
+//! (`POST /v1/events/{id}/erase`); both follow [`crate::erasure`].
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -17,21 +18,17 @@ use super::remote::{urlencode, Remote};
 use super::{CliError, CliResult, DirArg, ServerArg};
 use crate::core::bundle::ProofBundle;
 use crate::core::checkpoint::{open_checkpoint, Checkpoint};
-use crate::core::hash::sha256;
 use crate::core::json::{self, JsonValue};
 use crate::core::note::{parse_verifier_key, Ed25519Verifier};
 use crate::datadir::DataDir;
+use crate::erasure::{check_actor, check_erasable, check_reason, EraseError};
 use crate::lineage::{
     dataset_ids, evaluate, expired_waivers, parse_requirement, Lineage, LineageEvent, Outcome,
     MAX_LINEAGE_DATASETS, MAX_LINEAGE_EVENTS,
 };
 use crate::log::event::NewEvent;
-use crate::log::layout::BodyRecord;
 use crate::log::view::{int, obj, s};
 use crate::log::{ListFilter, Log, LogConfig, MAX_LIST_LIMIT};
-
-/// Longest erasure reason, in bytes.
-pub const MAX_REASON_BYTES: usize = 1024;
 
 /// How a verifier key is given for `--server` (locally the data folder's key is used).
 #[derive(Args, Debug, Clone)]
@@ -622,31 +619,101 @@ pub struct EraseArgs {
     yes: bool,
 }
 
-/// The event id of the erasure of `event_id`: fixed, so that a retry after a crash finds
-/// the erasure already recorded instead of recording a second one.
-pub fn erasure_event_id(event_id: &str) -> String {
-    let h = sha256(event_id.as_bytes());
-    format!("erasure-{}", crate::core::hash::hex_encode(&h[..16]))
+/// What `tlog erase` reports.
+struct EraseReport {
+    index: u64,
+    event_id: String,
+    erased_by: u64,
+    reason: String,
+    already: bool,
+    /// The Erasure event's id and leaf hash (when this run recorded or found it).
+    erasure: Option<(String, String)>,
+    /// What happened to the mirror (a local rebuild, or the server's answer).
+    mirror: String,
+}
+
+fn erase_failed(e: EraseError) -> CliError {
+    match e {
+        EraseError::Invalid(_) | EraseError::IsErasure(_) | EraseError::OtherErasure { .. } => {
+            CliError::usage(e.to_string())
+        }
+        EraseError::Log(l) => l.into(),
+        other => CliError::fail(other.to_string()),
+    }
 }
 
 /// `tlog erase`: deletes an event's private body and salt, records an `Erasure` event, and
-/// rebuilds the mirror. Proofs and checkpoints stay valid (leaves commit to bodies only by
-/// salted digest).
+/// rebuilds the mirror; on a data folder, or with `--server` through
+/// `POST /v1/events/{id}/erase` (an admin token). Proofs and checkpoints stay valid (leaves
+/// commit to bodies only by salted digest). Steps and crash safety: [`crate::erasure`].
 pub fn erase(a: EraseArgs, json_out: bool) -> CliResult {
-    let reason = a.reason.trim().to_string();
-    if reason.is_empty() || reason.len() > MAX_REASON_BYTES || reason.chars().any(char::is_control)
-    {
-        return Err(CliError::usage(format!(
-            "--reason must be 1..={MAX_REASON_BYTES} bytes of text without control characters"
-        )));
-    }
-    if a.server.server.is_some() {
-        return Err(CliError::usage(
-            "erase works on a local data folder only (the server has no erasure endpoint)",
-        ));
-    }
-    let owner = owner_default(&a.owner);
+    let reason = check_reason(&a.reason).map_err(|m| CliError::usage(format!("--{m}")))?;
+    let owner = owner_default(&a.owner)
+        .map(|o| check_actor(&o).map_err(|m| CliError::usage(format!("--owner: {m}"))))
+        .transpose()?;
     let guard = InterruptGuard::install();
+    let r = match &a.server.server {
+        Some(url) => erase_remote(&a, url, &reason, owner, &guard),
+        None => erase_local(&a, &reason, owner, &guard),
+    };
+    let r = r?;
+    if json_out {
+        let mut m = vec![
+            ("index", int(r.index)),
+            ("event_id", s(r.event_id)),
+            ("erased_by", int(r.erased_by)),
+            ("reason", s(r.reason)),
+            ("already_erased", JsonValue::Bool(r.already)),
+        ];
+        if let Some((id, leaf)) = r.erasure {
+            m.push(("erasure_event_id", s(id)));
+            m.push(("erasure_leaf_hash", s(leaf)));
+        }
+        m.push(("mirror", s(r.mirror)));
+        println!("{}", json::to_json_string(&obj(m)));
+    } else if r.already {
+        println!(
+            "event {} ({}) was already erased by event {} ({})",
+            r.index, r.event_id, r.erased_by, r.reason
+        );
+    } else {
+        let mirror = match r.mirror.as_str() {
+            "rebuilt" => "; the mirror was rebuilt",
+            "pending" => "; the server is still rebuilding its mirror",
+            _ => "",
+        };
+        println!(
+            "erased the body of event {} ({}); recorded as Erasure event {}{mirror}",
+            r.index, r.event_id, r.erased_by
+        );
+    }
+    Ok(())
+}
+
+fn confirm_erasure(
+    a: &EraseArgs,
+    index: impl std::fmt::Display,
+    event_type: &str,
+    event_id: &str,
+    reason: &str,
+) -> Result<(), CliError> {
+    if stdin_is_terminal() && !a.yes {
+        println!(
+            "About to erase the body (actor, details) of event {index} ({event_type} {event_id}), for: {reason}"
+        );
+        if !Prompter::new().confirm("Erase it? This cannot be undone.")? {
+            return Err(CliError::fail("not confirmed; nothing was erased"));
+        }
+    }
+    Ok(())
+}
+
+fn erase_local(
+    a: &EraseArgs,
+    reason: &str,
+    owner: Option<String>,
+    guard: &InterruptGuard,
+) -> Result<EraseReport, CliError> {
     let target = Target::open(&a.dir, &a.server, None)?;
     let r = (|| {
         let (log, data) = target.local("erase")?;
@@ -654,82 +721,120 @@ pub fn erase(a: EraseArgs, json_out: bool) -> CliResult {
         let ev = log
             .event(index)?
             .ok_or_else(|| CliError::fail(format!("no event at index {index}")))?;
-        if ev.header.event_type == "Erasure" {
-            return Err(CliError::usage(format!(
-                "event {index} is an Erasure record; it cannot be erased"
-            )));
-        }
-        if let Some(BodyRecord::Erased { erased_by, reason }) = &ev.body {
-            return Ok((index, *erased_by, reason.clone(), true, ev.header.event_id));
-        }
-        if stdin_is_terminal() && !a.yes {
-            println!(
-                "About to erase the body (actor, details) of event {index} ({} {}), for: {reason}",
-                ev.header.event_type, ev.header.event_id
-            );
-            if !Prompter::new().confirm("Erase it? This cannot be undone.")? {
-                return Err(CliError::fail("not confirmed; nothing was erased"));
+        match check_erasable(&ev) {
+            Err(EraseError::AlreadyErased {
+                erased_by, reason, ..
+            }) => {
+                // A crash after the erasure but before the mirror's rebuild: finish it.
+                crate::log::mirror::sync_after(log, data)?;
+                return Ok(EraseReport {
+                    index,
+                    event_id: ev.header.event_id,
+                    erased_by,
+                    reason,
+                    already: true,
+                    erasure: None,
+                    mirror: "unchanged".into(),
+                });
             }
+            Err(e) => return Err(erase_failed(e)),
+            Ok(()) => {}
         }
+        confirm_erasure(a, index, &ev.header.event_type, &ev.header.event_id, reason)?;
         guard.disarm();
-        let mut e = NewEvent::new("Erasure");
-        e.event_id = Some(erasure_event_id(&ev.header.event_id));
-        e.system = Some("governance".into());
-        e.model_id = ev.header.model_id.clone();
-        e.dataset_id = ev.header.dataset_id.clone();
-        e.deployment_id = ev.header.deployment_id.clone();
-        e.actor = owner.clone();
-        e.details = obj(vec![
-            ("erased_index", int(index)),
-            ("erased_event_id", s(ev.header.event_id.clone())),
-            ("erased_event_type", s(ev.header.event_type.clone())),
-            ("reason", s(reason.clone())),
-        ]);
-        // 1. The Erasure event, durable before anything is deleted. A crash after this
-        //    step leaves the body in place; a retry finds this event by its fixed id.
-        let appended = log
-            .append_blocking(vec![e])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| CliError::fail("the log gave no result"))?
-            .map_err(|e| {
-                CliError::fail(format!(
-                    "an erasure of event {index} with another reason is already recorded: {e}"
-                ))
-            })?;
-        // 2. The body and salt are replaced by the erasure marker (one atomic write).
-        log.erase_body_blocking(index, appended.index, reason.clone())?;
-        // 3. A checkpoint covering the Erasure event, and the mirror rebuilt without the
-        //    body (every later line's chain hash changes with it).
-        log.checkpoint_now_blocking()?;
-        crate::log::mirror::rebuild(log, &data.mirror_path())?;
-        Ok((
+        let mirror = data.mirror_path();
+        let done = crate::erasure::erase_blocking(log, &ev, reason, owner, None, Some(&mirror))
+            .map_err(erase_failed)?;
+        // The mirror rebuilt without the body (every later line's chain hash changes).
+        crate::log::mirror::rebuild(log, &mirror)?;
+        Ok(EraseReport {
             index,
-            appended.index,
-            reason.clone(),
-            false,
-            ev.header.event_id,
-        ))
+            event_id: done.event_id,
+            erased_by: done.erasure.index,
+            reason: done.reason,
+            already: false,
+            erasure: Some((done.erasure.event_id, done.erasure.leaf_hash.to_hex())),
+            mirror: "rebuilt".into(),
+        })
     })();
     target.close();
-    let (index, by, why, already, event_id) = r?;
-    if json_out {
-        println!(
-            "{}",
-            json::to_json_string(&obj(vec![
-                ("index", int(index)),
-                ("event_id", s(event_id)),
-                ("erased_by", int(by)),
-                ("reason", s(why)),
-                ("already_erased", JsonValue::Bool(already)),
-            ]))
-        );
-    } else if already {
-        println!("event {index} ({event_id}) was already erased by event {by} ({why})");
-    } else {
-        println!(
-            "erased the body of event {index} ({event_id}); recorded as Erasure event {by}; the mirror was rebuilt"
-        );
+    r
+}
+
+fn erase_remote(
+    a: &EraseArgs,
+    url: &str,
+    reason: &str,
+    owner: Option<String>,
+    guard: &InterruptGuard,
+) -> Result<EraseReport, CliError> {
+    let remote = Remote::new(url, a.server.token.clone())?;
+    if !remote.has_token() {
+        return Err(CliError::usage(
+            "erasing on a server needs an admin token: set TLOG_TOKEN (see `tlog token create --admin`)",
+        ));
     }
-    Ok(())
+    let path = format!("/v1/events/{}", urlencode(&a.event));
+    if stdin_is_terminal() && !a.yes {
+        // Show what is about to be erased (public read); the server decides the rest.
+        let ev = remote.get_json(&path)?;
+        let text = |k: &str| {
+            ev.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        if ev.get("erased").is_none_or(|e| *e == JsonValue::Null) {
+            let index = ev
+                .get("index")
+                .map(json::to_json_string)
+                .unwrap_or_default();
+            confirm_erasure(a, index, &text("event_type"), &text("event_id"), reason)?;
+        }
+    }
+    guard.disarm();
+    let mut body = vec![("reason", s(reason.to_string()))];
+    if let Some(o) = owner {
+        body.push(("actor", s(o)));
+    }
+    let (status, answer) = remote.post_json(&format!("{path}/erase"), &obj(body))?;
+    let v = json::parse(&answer, json::ParseOptions::STRICT).ok();
+    let num = |v: &JsonValue, k: &str| -> Result<u64, CliError> {
+        match v.get(k) {
+            Some(JsonValue::Number(json::JsonNumber::Int(i))) if *i >= 0 => Ok(*i as u64),
+            _ => Err(CliError::fail(format!(
+                "{}: answer has no {k}",
+                remote.base()
+            ))),
+        }
+    };
+    let text = |v: &JsonValue, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if status == 409 {
+        if let Some(v) = v.as_ref().filter(|v| v.get("erased_by").is_some()) {
+            return Ok(EraseReport {
+                index: num(v, "erased_index")?,
+                event_id: text(v, "erased_event_id"),
+                erased_by: num(v, "erased_by")?,
+                reason: text(v, "reason"),
+                already: true,
+                erasure: None,
+                mirror: "unchanged".into(),
+            });
+        }
+    }
+    let v = remote.check(status, &answer)?;
+    Ok(EraseReport {
+        index: num(&v, "erased_index")?,
+        event_id: text(&v, "erased_event_id"),
+        erased_by: num(&v, "index")?,
+        reason: text(&v, "reason"),
+        already: false,
+        erasure: Some((text(&v, "event_id"), text(&v, "leaf_hash"))),
+        mirror: text(&v, "mirror"),
+    })
 }

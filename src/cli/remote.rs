@@ -1,4 +1,5 @@
-//! `--server URL`: `append`, `show` and `prove` over the HTTP API instead of a local folder.
+//! `--server URL`: `append`, `show`, `prove`, `erase` and the other `--server` commands over
+//! the HTTP API instead of a local folder.
 
 use std::time::Duration;
 
@@ -52,7 +53,9 @@ impl Remote {
         Ok((status, body))
     }
 
-    fn check(&self, status: u16, body: &[u8]) -> Result<JsonValue, CliError> {
+    /// The JSON answer of a 2xx, or the server's error as a [`CliError`] (4xx: usage, exit
+    /// 2; otherwise exit 1).
+    pub fn check(&self, status: u16, body: &[u8]) -> Result<JsonValue, CliError> {
         let v = json::parse(body, ParseOptions::STRICT).ok();
         if (200..300).contains(&status) {
             return v.ok_or_else(|| CliError::fail(format!("{}: answer is not JSON", self.base)));
@@ -99,6 +102,23 @@ impl Remote {
 
     /// POST events (an object or an array) to `/v1/events`.
     pub fn post_events(&self, body: &JsonValue) -> Result<JsonValue, CliError> {
+        let (s, b) = self.post_json("/v1/events", body)?;
+        self.check(s, &b)
+    }
+
+    /// The server's URL, as given (without a trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Whether a token was given.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// POSTs a JSON body with the bearer token to `path`; returns the status and the raw
+    /// answer (see [`Remote::check`]).
+    pub fn post_json(&self, path: &str, body: &JsonValue) -> Result<(u16, Vec<u8>), CliError> {
         let token = self.token.as_ref().ok_or_else(|| {
             CliError::usage(
                 "writing to a server needs a token: set TLOG_TOKEN (see `tlog token create`)",
@@ -106,14 +126,13 @@ impl Remote {
         })?;
         let resp = self
             .http
-            .post(format!("{}/v1/events", self.base))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body(json::to_json_string(body))
             .send()
             .map_err(|e| CliError::fail(format!("cannot reach {}: {e}", self.base)))?;
-        let (s, b) = self.read(resp)?;
-        self.check(s, &b)
+        self.read(resp)
     }
 
     /// Fetches the bundle of `event` and verifies it before returning it: with `key` if

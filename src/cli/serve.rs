@@ -11,8 +11,8 @@ use super::{CliError, CliResult, DirArg};
 use crate::datadir::DataDir;
 use crate::log::mirror::MirrorFollower;
 use crate::log::LogConfig;
-use crate::server::auth::{RateLimiter, Tokens, DEFAULT_BURST, DEFAULT_RATE_PER_SEC};
-use crate::server::{metrics::HttpMetrics, AppState};
+use crate::server::auth::{RateLimiter, Scope, Tokens, DEFAULT_BURST, DEFAULT_RATE_PER_SEC};
+use crate::server::{metrics::HttpMetrics, AppState, Erasures};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -29,7 +29,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TLOG_LISTEN")]
     listen: Option<String>,
     /// TOML config file (keys: listen, origin, checkpoint_interval_ms, max_batch_events,
-    /// rate_limit_per_sec, rate_limit_burst, [[tokens]] name + sha256).
+    /// rate_limit_per_sec, rate_limit_burst, [[tokens]] name + sha256 [+ admin = true]).
     #[arg(long, env = "TLOG_CONFIG")]
     config: Option<PathBuf>,
     /// Origin for a new log (default: the listen address).
@@ -75,6 +75,9 @@ struct ConfigFile {
 struct ConfigToken {
     name: String,
     sha256: String,
+    /// May also erase event bodies.
+    #[serde(default)]
+    admin: bool,
 }
 
 /// Largest config file read.
@@ -162,7 +165,8 @@ pub fn serve(a: ServeArgs) -> CliResult {
                     t.name
                 ))
             })?;
-        tokens.insert(t.name, h);
+        let scope = if t.admin { Scope::Admin } else { Scope::Write };
+        tokens.insert_scoped(t.name, h, scope);
     }
     if tokens.is_empty() {
         let token = Tokens::create_in_file(&tokens_path, DEFAULT_TOKEN_NAME)?;
@@ -211,6 +215,10 @@ pub fn serve(a: ServeArgs) -> CliResult {
         rate: RateLimiter::new(rate, burst),
         http: HttpMetrics::default(),
         vkey: vkey.clone(),
+        erasures: Erasures {
+            mirror: Some((dir.mirror_path(), mirror.rebuilder())),
+            ..Erasures::default()
+        },
     });
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -280,10 +288,14 @@ pub struct TokenCreateArgs {
     /// Write the token to this new file (mode 0600) instead of printing it.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// An admin token: it may also erase event bodies (`tlog erase --server`). Without
+    /// it the token may only post events.
+    #[arg(long)]
+    admin: bool,
 }
 
-/// `tlog token create`: the token is shown once (or written to a 0600 file); only its
-/// SHA-256 is kept.
+/// `tlog token create [--admin]`: the token is shown once (or written to a 0600 file); only
+/// its SHA-256 (and its scope) is kept.
 pub fn token_create(a: TokenCreateArgs, json_out: bool) -> CliResult {
     let dir = DataDir::new(&a.dir.dir);
     if !dir.is_initialised() {
@@ -291,26 +303,35 @@ pub fn token_create(a: TokenCreateArgs, json_out: bool) -> CliResult {
             crate::datadir::DataDirError::NotInitialised(dir.path.display().to_string()).into(),
         );
     }
-    let token = Tokens::create_in_file(&dir.path.join("tokens"), &a.name)?;
+    let scope = if a.admin { Scope::Admin } else { Scope::Write };
+    let token = Tokens::create_scoped_in_file(&dir.path.join("tokens"), &a.name, scope)?;
+    let scope = scope.as_str();
     match &a.output {
         Some(p) => {
             crate::datadir::write_secret(p, &token)?;
             if json_out {
                 println!(
-                    "{{\"name\":{:?},\"file\":{:?}}}",
+                    "{{\"name\":{:?},\"scope\":{scope:?},\"file\":{:?}}}",
                     a.name,
                     p.display().to_string()
                 );
             } else {
-                println!("token {:?} written to {} (mode 0600)", a.name, p.display());
+                println!(
+                    "{scope} token {:?} written to {} (mode 0600)",
+                    a.name,
+                    p.display()
+                );
             }
         }
         None => {
             if json_out {
-                println!("{{\"name\":{:?},\"token\":{:?}}}", a.name, token);
+                println!(
+                    "{{\"name\":{:?},\"scope\":{scope:?},\"token\":{:?}}}",
+                    a.name, token
+                );
             } else {
                 println!("{token}");
-                eprintln!("token {:?} created: store it now, it cannot be shown again (restart `tlog serve` to load it)", a.name);
+                eprintln!("{scope} token {:?} created: store it now, it cannot be shown again (restart `tlog serve` to load it)", a.name);
             }
         }
     }

@@ -243,21 +243,29 @@ impl Mirror {
     }
 }
 
-/// Brings the mirror of `dir` up to date with `log` (used after CLI writes).
+/// Brings the mirror of `dir` up to date with `log` (used after CLI writes). A mirror
+/// marked stale (an erasure not yet reflected, [`mark_stale`]) is rebuilt instead.
 pub fn sync_after(log: &Log, dir: &crate::datadir::DataDir) -> Result<u64, MirrorError> {
-    let mut m = Mirror::open(&dir.mirror_path(), log)?;
+    let path = dir.mirror_path();
+    if stale_tag(&path).is_some() {
+        return rebuild(log, &path);
+    }
+    let mut m = Mirror::open(&path, log)?;
     m.catch_up(log)
 }
 
-/// Regenerates the mirror at `path` from `log` (atomically: written aside, then renamed).
-pub fn rebuild(log: &Log, path: &Path) -> Result<u64, MirrorError> {
-    let tmp = path.with_extension("jsonl.rebuild");
-    let _ = fs::remove_file(&tmp);
-    {
-        let mut m = Mirror::open(&tmp, log)?;
-        m.catch_up(log)?;
-    }
-    fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+/// Longest stale-marker content read.
+const MAX_MARKER_BYTES: u64 = 256;
+
+/// The marker file beside the mirror at `path` (`<mirror>.stale`): while it exists the
+/// mirror may still hold a body that the log has erased, and must be rebuilt.
+pub fn stale_marker_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".stale");
+    path.with_file_name(name)
+}
+
+fn sync_parent(path: &Path) {
     if let Some(parent) = path.parent() {
         if let Ok(d) = File::open(if parent.as_os_str().is_empty() {
             Path::new(".")
@@ -267,7 +275,84 @@ pub fn rebuild(log: &Log, path: &Path) -> Result<u64, MirrorError> {
             let _ = d.sync_all();
         }
     }
+}
+
+/// Durably marks the mirror at `path` stale before a body is erased, so that a crash before
+/// the rebuild cannot leave the erased body in the mirror: every later open of the mirror
+/// through [`sync_after`] or [`MirrorFollower::start`] rebuilds it first. `tag` names the
+/// erasure (a later erasure overwrites it; a rebuild clears the marker only if the tag it
+/// started with is still there).
+pub fn mark_stale(path: &Path, tag: &str) -> Result<(), MirrorError> {
+    let marker = stale_marker_path(path);
+    let tmp = marker.with_extension("stale.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(tag.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &marker)
+    };
+    write().map_err(|e| io(&marker, e))?;
+    sync_parent(&marker);
+    Ok(())
+}
+
+/// The tag of the stale marker beside the mirror at `path`, if there is one.
+pub fn stale_tag(path: &Path) -> Option<String> {
+    let f = File::open(stale_marker_path(path)).ok()?;
+    let mut s = String::new();
+    // An unreadable or odd marker still means "stale".
+    let _ = f.take(MAX_MARKER_BYTES).read_to_string(&mut s);
+    Some(s)
+}
+
+/// Regenerates the mirror at `path` from `log` (atomically: written aside, then renamed),
+/// then clears the stale marker if no erasure marked it again meanwhile.
+pub fn rebuild(log: &Log, path: &Path) -> Result<u64, MirrorError> {
+    let tag = stale_tag(path);
+    let tmp = path.with_extension("jsonl.rebuild");
+    let _ = fs::remove_file(&tmp);
+    {
+        let mut m = Mirror::open(&tmp, log)?;
+        m.catch_up(log)?;
+    }
+    fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    sync_parent(path);
+    if tag.is_some() && stale_tag(path) == tag {
+        let marker = stale_marker_path(path);
+        fs::remove_file(&marker).map_err(|e| io(&marker, e))?;
+        sync_parent(&marker);
+    }
     Ok(log.tree_size())
+}
+
+/// Asks a running [`MirrorFollower`] to rebuild its mirror (after an erasure).
+#[derive(Debug, Clone, Default)]
+pub struct RebuildHandle {
+    waiters: std::sync::Arc<std::sync::Mutex<Option<Vec<tokio::sync::oneshot::Sender<()>>>>>,
+}
+
+impl RebuildHandle {
+    /// Requests a rebuild; the receiver completes once a rebuild that started after this
+    /// call has replaced the mirror (it is dropped unanswered if the follower stops first).
+    pub fn request(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters
+            .lock()
+            .expect("rebuild lock")
+            .get_or_insert_with(Vec::new)
+            .push(tx);
+        rx
+    }
+
+    fn take(&self) -> Option<Vec<tokio::sync::oneshot::Sender<()>>> {
+        self.waiters.lock().expect("rebuild lock").take()
+    }
+
+    fn put_back(&self, mut w: Vec<tokio::sync::oneshot::Sender<()>>) {
+        let mut g = self.waiters.lock().expect("rebuild lock");
+        w.extend(g.take().unwrap_or_default());
+        *g = Some(w);
+    }
 }
 
 /// What `verify-chain` checks beyond the chain itself.
@@ -538,10 +623,12 @@ pub fn for_each_chain_chunk(
     Ok(())
 }
 
-/// A thread that keeps the mirror in step with a running log (used by `tlog serve`).
+/// A thread that keeps the mirror in step with a running log (used by `tlog serve`), and
+/// rebuilds it on request ([`MirrorFollower::rebuilder`]) after an erasure.
 pub struct MirrorFollower {
     log: Log,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rebuild: RebuildHandle,
     handle: Option<std::thread::JoinHandle<Result<(), MirrorError>>>,
 }
 
@@ -552,16 +639,43 @@ impl MirrorFollower {
     /// Reconciles the mirror at `path` with `log` now (so a broken mirror stops start-up
     /// with a clear message), then follows the log in a thread.
     pub fn start(log: Log, path: PathBuf) -> Result<MirrorFollower, MirrorError> {
+        if stale_tag(&path).is_some() {
+            // An erasure whose rebuild did not finish (crash): the mirror may hold its body.
+            tracing::info!(path = %path.display(), "mirror marked stale by an erasure; rebuilding");
+            rebuild(&log, &path)?;
+        }
         let mut mirror = Mirror::open(&path, &log)?;
         mirror.catch_up(&log)?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (log2, stop2) = (log.clone(), stop.clone());
+        let rebuild_handle = RebuildHandle::default();
+        let (log2, stop2, requests) = (log.clone(), stop.clone(), rebuild_handle.clone());
         let handle = std::thread::Builder::new()
             .name("tlog-mirror".into())
             .spawn(move || {
                 use std::sync::atomic::Ordering;
                 loop {
                     let stopping = stop2.load(Ordering::SeqCst);
+                    if let Some(waiters) = requests.take() {
+                        // The follower is the mirror's only writer, so it rebuilds it
+                        // itself, then follows the new file.
+                        match rebuild(&log2, &path).and_then(|_| Mirror::open(&path, &log2)) {
+                            Ok(m) => {
+                                mirror = m;
+                                for w in waiters {
+                                    let _ = w.send(());
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "mirror rebuild failed; will retry");
+                                requests.put_back(waiters);
+                                if stopping {
+                                    return Err(e);
+                                }
+                                std::thread::sleep(std::time::Duration::from_secs(1));
+                            }
+                        }
+                        continue;
+                    }
                     if log2.tree_size() > mirror.next_seq() {
                         if let Err(e) = mirror.catch_up(&log2) {
                             tracing::error!(error = %e, "mirror write failed; will retry");
@@ -584,8 +698,14 @@ impl MirrorFollower {
         Ok(MirrorFollower {
             log,
             stop,
+            rebuild: rebuild_handle,
             handle: Some(handle),
         })
+    }
+
+    /// A handle that asks this follower to rebuild the mirror.
+    pub fn rebuilder(&self) -> RebuildHandle {
+        self.rebuild.clone()
     }
 
     /// The log followed.

@@ -8,13 +8,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
+use super::auth::Scope;
 use super::error::{ApiError, ErrorKind};
 use super::{
-    Shared, BODY_TIMEOUT, CHECKPOINT_WAIT_TIMEOUT, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST,
+    Shared, BODY_TIMEOUT, CHECKPOINT_WAIT_TIMEOUT, MAX_BODY_BYTES, MAX_ERASE_BODY_BYTES,
+    MAX_EVENTS_PER_REQUEST, MIRROR_REBUILD_WAIT,
 };
 use crate::core::bundle::b64;
 use crate::core::hash::Hash;
 use crate::core::json::{self, JsonValue, ParseOptions};
+use crate::erasure::{check_actor, check_reason, erase_blocking};
 use crate::log::event::{new_event_from_json, prepare_many};
 use crate::log::view::{event_json, int, obj, s};
 use crate::log::{AppendError, ListFilter, SignedCheckpoint, MAX_LIST_LIMIT};
@@ -65,9 +68,29 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// Reads the body with a size limit and a deadline (slow clients get 408).
+/// The name and scope of the request's bearer token (401 without one or for an unknown one).
+fn authenticate(st: &Shared, headers: &HeaderMap) -> Result<(String, Scope), ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthorized,
+            "writing needs Authorization: Bearer <token>",
+        )
+    })?;
+    st.tokens
+        .authenticate(token)
+        .map(|(name, scope)| (name.to_string(), scope))
+        .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "unknown token"))
+}
+
+/// Reads the body with a size limit of [`MAX_BODY_BYTES`] and a deadline (slow clients get
+/// 408).
 async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    read_body_limited(body, MAX_BODY_BYTES).await
+}
+
+/// Reads the body with a size limit and a deadline (slow clients get 408).
+async fn read_body_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
         Err(_) => Err(ApiError::new(
             ErrorKind::Timeout,
             "request body not received in time",
@@ -80,7 +103,7 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
             {
                 Err(ApiError::new(
                     ErrorKind::TooLarge,
-                    format!("request body over {MAX_BODY_BYTES} bytes"),
+                    format!("request body over {limit} bytes"),
                 ))
             } else {
                 Err(ApiError::bad_request(format!(
@@ -133,17 +156,8 @@ pub async fn post_events(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let token = bearer(&headers).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Unauthorized,
-            "writing needs Authorization: Bearer <token>",
-        )
-    })?;
-    let submitter = st
-        .tokens
-        .check(token)
-        .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "unknown token"))?
-        .to_string();
+    // Both scopes may write.
+    let (submitter, _scope) = authenticate(&st, &headers)?;
     let wait = wants_checkpoint(&q, &headers)?;
     let body = read_body(req.into_body()).await?;
     let v = json::parse(&body, ParseOptions::STRICT)
@@ -255,6 +269,128 @@ pub async fn post_events(
         m.push(("checkpoint".into(), note_text(cp)));
     }
     Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// Reads `{"reason": text, "actor": text or null}` (reason required, nothing else).
+fn erase_request(v: &JsonValue) -> Result<(String, Option<String>), ApiError> {
+    let JsonValue::Object(members) = v else {
+        return Err(ApiError::bad_request(
+            "body must be a JSON object like {\"reason\": \"GDPR art. 17 request\"}",
+        ));
+    };
+    let (mut reason, mut actor) = (None, None);
+    for (k, val) in members {
+        match (k.as_str(), val) {
+            ("reason", JsonValue::String(r)) => reason = Some(r),
+            ("reason", _) => return Err(ApiError::invalid("field \"reason\" must be a string")),
+            ("actor", JsonValue::Null) => {}
+            ("actor", JsonValue::String(a)) => actor = Some(a),
+            ("actor", _) => {
+                return Err(ApiError::invalid(
+                    "field \"actor\" must be a string or null",
+                ))
+            }
+            (other, _) => {
+                return Err(ApiError::invalid(format!(
+                    "unknown field {other:?} (allowed: reason, actor)"
+                )))
+            }
+        }
+    }
+    let reason = reason.ok_or_else(|| ApiError::invalid("missing field \"reason\""))?;
+    let reason = check_reason(reason).map_err(ApiError::invalid)?;
+    let actor = actor
+        .map(|a| check_actor(a).map_err(ApiError::invalid))
+        .transpose()?;
+    Ok((reason, actor))
+}
+
+/// `POST /v1/events/{index or event_id}/erase` with `{"reason": …, "actor": …}`: erases the
+/// event's body like `tlog erase` ([`crate::erasure`]); needs an admin token, whose name is
+/// the `Erasure` event's submitter. Answers once the erasure is durable and the mirror is
+/// rebuilt (or [`super::MIRROR_REBUILD_WAIT`] has passed; the rebuild then goes on).
+pub async fn erase_event(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (submitter, scope) = authenticate(&st, &headers)?;
+    if !scope.may_erase() {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "token {submitter:?} may write events but not erase them; erasing needs an admin token (`tlog token create --admin`)"
+            ),
+        ));
+    }
+    let body = read_body_limited(req.into_body(), MAX_ERASE_BODY_BYTES).await?;
+    let v = json::parse(&body, ParseOptions::STRICT)
+        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let (reason, actor) = erase_request(&v)?;
+    if !st.rate.take(&submitter, 1) {
+        return Err(ApiError::new(
+            ErrorKind::RateLimited,
+            "rate limit exceeded for this token; retry later",
+        ));
+    }
+    let index = resolve(&st, &id)?;
+    let st2 = st.clone();
+    let who = submitter.clone();
+    let (done, rebuilt) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        // One erasure at a time: checking the body and erasing it is one step. The lock is
+        // held in this thread, so a client that hangs up cannot release it early.
+        let _one = st2.erasures.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let ev = st2
+            .log
+            .event(index)?
+            .ok_or_else(|| ApiError::not_found(format!("no event at index {index}")))?;
+        let mirror = st2.erasures.mirror.as_ref();
+        let done = erase_blocking(
+            &st2.log,
+            &ev,
+            &reason,
+            actor,
+            Some(who),
+            mirror.map(|(p, _)| p.as_path()),
+        )?;
+        Ok((done, mirror.map(|(_, h)| h.request())))
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorKind::Internal, "internal error"))??;
+    let mirror = match rebuilt {
+        None => "none",
+        Some(rx) => match tokio::time::timeout(MIRROR_REBUILD_WAIT, rx).await {
+            Ok(Ok(())) => "rebuilt",
+            _ => "pending",
+        },
+    };
+    tracing::info!(
+        erased_index = done.index,
+        erasure_index = done.erasure.index,
+        submitter = %submitter,
+        mirror,
+        "event body erased"
+    );
+    let status = if done.erasure.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json_response(
+        status,
+        &obj(vec![
+            ("index", int(done.erasure.index)),
+            ("event_id", s(done.erasure.event_id.clone())),
+            ("leaf_hash", s(done.erasure.leaf_hash.to_hex())),
+            ("existing", JsonValue::Bool(done.erasure.existing)),
+            ("erased_index", int(done.index)),
+            ("erased_event_id", s(done.event_id)),
+            ("erased_event_type", s(done.event_type)),
+            ("reason", s(done.reason)),
+            ("mirror", s(mirror)),
+        ]),
+    ))
 }
 
 /// Resolves `{id}`: a decimal index or an event id.

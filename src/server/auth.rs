@@ -1,10 +1,14 @@
-//! Bearer tokens for writers, stored hashed, and a per-token rate limit.
+//! Bearer tokens, stored hashed, with a scope, and a per-token rate limit.
 //!
 //! A token is `tlog_` followed by 43 base64url characters (32 random bytes). Only its
-//! SHA-256 is stored (`<dir>/tokens`, one `name sha256hex` a line, mode 0600, or `[[tokens]]`
-//! in the config file), so a leaked tokens file does not let anyone write. A presented token
-//! is hashed and looked up; the final comparison is constant-time. The token's name is
-//! recorded as the `submitter` of every event it writes.
+//! SHA-256 is stored (`<dir>/tokens`, one `name sha256hex [admin]` a line, mode 0600, or
+//! `[[tokens]]` in the config file), so a leaked tokens file does not let anyone write. A
+//! presented token is hashed and looked up; the final comparison is constant-time. The
+//! token's name is recorded as the `submitter` of every event it writes.
+//!
+//! Every token has a [`Scope`]: `write` (post events; the default, and what a line without a
+//! scope means, so tokens files written before scopes existed load unchanged) or `admin`
+//! (also erase event bodies).
 
 use std::collections::HashMap;
 use std::fs;
@@ -47,6 +51,39 @@ pub enum TokenError {
     },
 }
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Post events (`POST /v1/events`).
+    Write,
+    /// Everything `Write` may, and erase event bodies (`POST /v1/events/{id}/erase`).
+    Admin,
+}
+
+impl Scope {
+    /// The word used in tokens files and output (`write`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Reads `write` or `admin`.
+    pub fn parse(word: &str) -> Option<Scope> {
+        match word {
+            "write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether a token of this scope may erase bodies.
+    pub fn may_erase(self) -> bool {
+        self == Scope::Admin
+    }
+}
+
 /// Checks a token name.
 pub fn check_name(name: &str) -> Result<(), TokenError> {
     let ok = !name.is_empty()
@@ -80,13 +117,18 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// The set of accepted tokens.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
-    by_hash: HashMap<[u8; 32], String>,
+    by_hash: HashMap<[u8; 32], (String, Scope)>,
 }
 
 impl Tokens {
-    /// Adds a (name, hash) pair.
+    /// Adds a (name, hash) pair with the `write` scope.
     pub fn insert(&mut self, name: String, hash: [u8; 32]) {
-        self.by_hash.insert(hash, name);
+        self.insert_scoped(name, hash, Scope::Write);
+    }
+
+    /// Adds a (name, hash) pair with `scope`.
+    pub fn insert_scoped(&mut self, name: String, hash: [u8; 32], scope: Scope) {
+        self.by_hash.insert(hash, (name, scope));
     }
 
     /// Number of tokens.
@@ -101,17 +143,22 @@ impl Tokens {
 
     /// Whether a token of that name exists.
     pub fn has_name(&self, name: &str) -> bool {
-        self.by_hash.values().any(|n| n == name)
+        self.by_hash.values().any(|(n, _)| n == name)
     }
 
     /// The name of the token `presented`, if it is one of ours.
     pub fn check(&self, presented: &str) -> Option<&str> {
+        self.authenticate(presented).map(|(name, _)| name)
+    }
+
+    /// The name and scope of the token `presented`, if it is one of ours.
+    pub fn authenticate(&self, presented: &str) -> Option<(&str, Scope)> {
         if presented.len() > MAX_TOKEN_LEN {
             return None;
         }
         let h = token_hash(presented);
-        let (stored, name) = self.by_hash.get_key_value(&h)?;
-        ct_eq(stored, &h).then_some(name.as_str())
+        let (stored, (name, scope)) = self.by_hash.get_key_value(&h)?;
+        ct_eq(stored, &h).then_some((name.as_str(), *scope))
     }
 
     /// Loads `<dir>/tokens` (absent: no tokens).
@@ -137,21 +184,42 @@ impl Tokens {
                 message: format!("line {}: {m}", i + 1),
             };
             let mut parts = line.split_whitespace();
-            let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(bad("expected `name sha256hex`"));
+            let (Some(name), Some(hash), scope, None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad("expected `name sha256hex [write|admin]`"));
             };
             check_name(name).map_err(|_| bad("bad token name"))?;
             let h: [u8; 32] = hex_decode(hash)
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| bad("hash is not 64 hex digits"))?;
-            t.insert(name.to_string(), h);
+            // No scope: a line written before scopes existed, which could only write.
+            let scope = match scope {
+                None => Scope::Write,
+                Some(w) => {
+                    Scope::parse(w).ok_or_else(|| bad("scope must be `write` or `admin`"))?
+                }
+            };
+            t.insert_scoped(name.to_string(), h, scope);
         }
         Ok(t)
     }
 
-    /// Creates a token named `name`, appends its hash to `path` (created 0600), and
+    /// Creates a `write` token named `name`, appends its hash to `path` (created 0600), and
     /// returns the token text.
     pub fn create_in_file(path: &Path, name: &str) -> Result<String, TokenError> {
+        Tokens::create_scoped_in_file(path, name, Scope::Write)
+    }
+
+    /// Creates a token named `name` with `scope`, appends its hash to `path` (created 0600),
+    /// and returns the token text. A `write` token's line has no scope word, so that older
+    /// versions still read the file; an `admin` line ends in `admin` (older versions refuse
+    /// the file rather than take it for a writer).
+    pub fn create_scoped_in_file(
+        path: &Path,
+        name: &str,
+        scope: Scope,
+    ) -> Result<String, TokenError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         check_name(name)?;
@@ -160,7 +228,10 @@ impl Tokens {
             return Err(TokenError::Exists(name.to_string()));
         }
         let token = new_token();
-        let line = format!("{name} {}\n", hex_encode(&token_hash(&token)));
+        let line = match scope {
+            Scope::Write => format!("{name} {}\n", hex_encode(&token_hash(&token))),
+            Scope::Admin => format!("{name} {} admin\n", hex_encode(&token_hash(&token))),
+        };
         let mut f = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -239,6 +310,38 @@ mod tests {
             Err(TokenError::Exists(_))
         ));
         assert!(matches!(check_name("a b"), Err(TokenError::BadName(_))));
+        assert_eq!(tokens.authenticate(&t), Some(("trainer", Scope::Write)));
+    }
+
+    #[test]
+    fn scopes_load_old_lines_as_write_and_refuse_unknown_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let w = Tokens::create_in_file(&path, "writer").unwrap();
+        let a = Tokens::create_scoped_in_file(&path, "root", Scope::Admin).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&a));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().count(),
+            2,
+            "old format for writers"
+        );
+        assert!(lines[1].ends_with(" admin"));
+        let t = Tokens::load_file(&path).unwrap();
+        assert_eq!(t.authenticate(&w), Some(("writer", Scope::Write)));
+        assert_eq!(t.authenticate(&a), Some(("root", Scope::Admin)));
+        assert!(!Scope::Write.may_erase() && Scope::Admin.may_erase());
+        // An explicit `write` word, and an unknown word.
+        let h = hex_encode(&token_hash("tlog_x"));
+        fs::write(&path, format!("x {h} write\n")).unwrap();
+        let t = Tokens::load_file(&path).unwrap();
+        assert_eq!(t.authenticate("tlog_x"), Some(("x", Scope::Write)));
+        fs::write(&path, format!("x {h} root\n")).unwrap();
+        let e = Tokens::load_file(&path).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("scope"), "{e}");
+        fs::write(&path, format!("x {h} admin extra\n")).unwrap();
+        assert!(Tokens::load_file(&path).is_err());
     }
 
     #[test]

@@ -7,8 +7,9 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::core::json::to_json_string;
-use crate::log::view::{obj, s};
+use crate::core::json::{to_json_string, JsonValue};
+use crate::erasure::EraseError;
+use crate::log::view::{int, s};
 use crate::log::{AppendError, LogError};
 
 /// The kinds of failure a client can see.
@@ -22,7 +23,7 @@ pub enum ErrorKind {
     Forbidden,
     /// 404: no such event, proof, tile or route.
     NotFound,
-    /// 409: a different event already has this event_id.
+    /// 409: a different event already has this event_id; the body is already erased.
     Conflict,
     /// 413: the body or an event is too large.
     TooLarge,
@@ -81,6 +82,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// A message safe to show the client.
     pub message: String,
+    /// Machine-readable facts added to the body beside `error` and `message`.
+    pub fields: Vec<(String, JsonValue)>,
 }
 
 impl ApiError {
@@ -89,7 +92,14 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+
+    /// Adds a field to the error body.
+    pub fn with(mut self, name: &str, value: JsonValue) -> ApiError {
+        self.fields.push((name.to_string(), value));
+        self
     }
 
     /// 400.
@@ -142,12 +152,45 @@ impl From<AppendError> for ApiError {
     }
 }
 
+impl From<EraseError> for ApiError {
+    fn from(e: EraseError) -> ApiError {
+        match e {
+            EraseError::Invalid(m) => ApiError::invalid(m),
+            EraseError::IsErasure(_) => ApiError::invalid(e.to_string()),
+            EraseError::NoBody(_) => ApiError::new(ErrorKind::Conflict, e.to_string()),
+            EraseError::AlreadyErased {
+                index,
+                ref event_id,
+                erased_by,
+                ref reason,
+            } => {
+                let (event_id, reason) = (event_id.clone(), reason.clone());
+                ApiError::new(ErrorKind::Conflict, e.to_string())
+                    .with("erased_index", int(index))
+                    .with("erased_event_id", s(event_id))
+                    .with("erased_by", int(erased_by))
+                    .with("reason", s(reason))
+            }
+            EraseError::OtherErasure { erasure, .. } => {
+                let err = ApiError::new(ErrorKind::Conflict, e.to_string());
+                match erasure {
+                    Some(i) => err.with("erasure_index", int(i)),
+                    None => err,
+                }
+            }
+            EraseError::Log(l) => l.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = to_json_string(&obj(vec![
-            ("error", s(self.kind.code())),
-            ("message", s(self.message)),
-        ]));
+        let mut members = vec![
+            ("error".to_string(), s(self.kind.code())),
+            ("message".to_string(), s(self.message)),
+        ];
+        members.extend(self.fields);
+        let body = to_json_string(&JsonValue::Object(members));
         let mut r = (self.kind.status(), body).into_response();
         r.headers_mut()
             .insert("content-type", HeaderValue::from_static("application/json"));

@@ -1,7 +1,8 @@
 //! `tlog serve`: the HTTP server (axum on tokio) over a durable [`Log`].
 //!
 //! - JSON API under `/v1` (`spec/api.md`, OpenAPI at `/v1/openapi.json`): post events
-//!   (bearer token), read events, inclusion and consistency proofs, bundles, checkpoints.
+//!   (bearer token), erase an event's body (admin token), read events, inclusion and
+//!   consistency proofs, bundles, checkpoints.
 //! - C2SP tlog-tiles read API: `/checkpoint`, `/tile/<L>/<N>[.p/<W>]`,
 //!   `/tile/entries/<N>[.p/<W>]`, public and cacheable.
 //! - Operations: `/healthz`, `/metrics` (Prometheus text).
@@ -32,11 +33,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::log::mirror::RebuildHandle;
 use crate::log::Log;
 use auth::{RateLimiter, Tokens};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Largest erasure request body accepted (`{"reason", "actor"}`).
+pub const MAX_ERASE_BODY_BYTES: usize = 16 << 10;
+/// Longest an erasure's answer waits for the mirror's rebuild (which then goes on).
+pub const MIRROR_REBUILD_WAIT: Duration = Duration::from_secs(30);
 /// Most events in one POST.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 /// Time a client has to send its whole request body.
@@ -56,6 +62,18 @@ pub struct AppState {
     pub http: metrics::HttpMetrics,
     /// The log's verifier key, as served in `/v1/checkpoint`.
     pub vkey: String,
+    /// What erasures need beyond the log.
+    pub erasures: Erasures,
+}
+
+/// What `POST /v1/events/{id}/erase` needs beyond the log.
+#[derive(Debug, Default)]
+pub struct Erasures {
+    /// Serialises erasures, so that checking a body and erasing it is one step.
+    pub lock: std::sync::Mutex<()>,
+    /// The JSONL mirror's path (marked stale before a body is erased) and the follower
+    /// that rebuilds it; `None` when the server keeps no mirror.
+    pub mirror: Option<(std::path::PathBuf, RebuildHandle)>,
 }
 
 /// The shared state handle.
@@ -94,6 +112,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/events", post(api::post_events).get(api::list_events))
         .route("/v1/events/{id}", get(api::get_event))
+        .route("/v1/events/{id}/erase", post(api::erase_event))
         .route("/v1/proof/inclusion", get(api::inclusion_proof))
         .route("/v1/proof/consistency", get(api::consistency_proof))
         .route("/v1/bundle/{id}", get(api::bundle))
