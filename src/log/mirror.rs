@@ -215,10 +215,13 @@ impl Mirror {
         while self.next_seq < size {
             let end = size.min(self.next_seq + CATCH_UP_PAGE);
             let mut buf = String::new();
-            for i in self.next_seq..end {
-                let ev = log
-                    .event(i)?
-                    .ok_or_else(|| LogError::Corrupt(format!("event {i} missing")))?;
+            let events = log.events(self.next_seq, end - self.next_seq)?;
+            if events.len() as u64 != end - self.next_seq {
+                return Err(
+                    LogError::Corrupt(format!("events {}..{end} missing", self.next_seq)).into(),
+                );
+            }
+            for ev in events {
                 let line =
                     build_record_line(&record_fields(&ev), &self.prev_hash, &ChainAlg::Sha256)
                         .map_err(|e| io(&self.path, e))?;
@@ -677,7 +680,13 @@ impl MirrorFollower {
                         continue;
                     }
                     if log2.tree_size() > mirror.next_seq() {
-                        if let Err(e) = mirror.catch_up(&log2) {
+                        let caught = mirror.catch_up(&log2);
+                        if caught.is_ok() && !stopping {
+                            // Pace: under load, one catch-up (and one fsync of the mirror)
+                            // a poll interval, covering many group commits at once.
+                            std::thread::sleep(FOLLOW_POLL);
+                        }
+                        if let Err(e) = caught {
                             tracing::error!(error = %e, "mirror write failed; will retry");
                             std::thread::sleep(std::time::Duration::from_secs(1));
                             // Reopen: cuts any torn line and resumes from the file's end.

@@ -600,6 +600,47 @@ impl Log {
         }))
     }
 
+    /// Events `start..start+count` (clipped to the committed tree), reading each entry
+    /// bundle and body bundle once (what the mirror and scans use; [`Log::event`] reads
+    /// both bundles for a single event).
+    pub fn events(&self, start: u64, count: u64) -> Result<Vec<StoredEvent>, LogError> {
+        let end = start.saturating_add(count).min(self.tree_size());
+        let store = &*self.shared.store;
+        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
+        let mut i = start;
+        while i < end {
+            let n = i / BUNDLE_WIDTH;
+            let bundle = store
+                .get(Table::Entries, &be(n))?
+                .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
+            let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
+                .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
+            let bodies = store.get(Table::Bodies, &be(n))?;
+            let records = match &bodies {
+                Some(b) => layout::parse_body_bundle(b)?,
+                None => Vec::new(),
+            };
+            let stop = end.min((n + 1) * BUNDLE_WIDTH);
+            for j in i..stop {
+                let k = (j % BUNDLE_WIDTH) as usize;
+                let leaf = leaves
+                    .get(k)
+                    .ok_or_else(|| LogError::Corrupt(format!("leaf {j} missing")))?;
+                let header = entry::decode_entry(leaf)
+                    .map_err(|e| LogError::Corrupt(format!("entry {j}: {e}")))?;
+                let body = records.get(k).map(|r| BodyRecord::decode(r)).transpose()?;
+                out.push(StoredEvent {
+                    index: j,
+                    header,
+                    entry_bytes: leaf.to_vec(),
+                    body,
+                });
+            }
+            i = stop;
+        }
+        Ok(out)
+    }
+
     /// Leaves `start..start+count` (clipped to the committed tree), bundle by bundle.
     pub fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, LogError> {
         let end = start.saturating_add(count).min(self.tree_size());
