@@ -12,6 +12,7 @@ use crate::datadir::DataDir;
 use crate::log::mirror::MirrorFollower;
 use crate::log::LogConfig;
 use crate::server::auth::{RateLimiter, Scope, Tokens, DEFAULT_BURST, DEFAULT_RATE_PER_SEC};
+use crate::server::limits::Limits;
 use crate::server::{metrics::HttpMetrics, AppState, Erasures};
 
 /// Default listen address.
@@ -29,7 +30,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TLOG_LISTEN")]
     listen: Option<String>,
     /// TOML config file (keys: listen, origin, checkpoint_interval_ms, max_batch_events,
-    /// rate_limit_per_sec, rate_limit_burst, [[tokens]] name + sha256 [+ admin = true]).
+    /// rate_limit_per_sec, rate_limit_burst, header_timeout_ms, body_timeout_ms,
+    /// [[tokens]] name + sha256 [+ admin = true]).
     #[arg(long, env = "TLOG_CONFIG")]
     config: Option<PathBuf>,
     /// Origin for a new log (default: the listen address).
@@ -44,6 +46,14 @@ pub struct ServeArgs {
     /// Events per second each token may write (sustained).
     #[arg(long, env = "TLOG_RATE_LIMIT")]
     rate_limit_per_sec: Option<f64>,
+    /// Milliseconds a client has to send a request head (also the longest idle keep-alive);
+    /// slower clients are disconnected. Default 30000.
+    #[arg(long, env = "TLOG_HEADER_TIMEOUT_MS")]
+    header_timeout_ms: Option<u64>,
+    /// Milliseconds a client has to send a request body after its head; slower clients get
+    /// 408. Default and maximum 30000.
+    #[arg(long, env = "TLOG_BODY_TIMEOUT_MS")]
+    body_timeout_ms: Option<u64>,
     /// A C2SP tlog-policy file: get every checkpoint cosigned by its witnesses (lines
     /// `witness NAME VKEY URL`, URL = submission prefix) and publish it with their quorum.
     #[arg(long, env = "TLOG_WITNESS_POLICY")]
@@ -66,6 +76,8 @@ struct ConfigFile {
     max_batch_events: Option<usize>,
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<f64>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
     #[serde(default)]
     tokens: Vec<ConfigToken>,
 }
@@ -92,8 +104,10 @@ fn load_config(path: &PathBuf) -> Result<ConfigFile, CliError> {
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("config {}: {e}", path.display())))?;
+    // Bounded again while reading: the size above means nothing for a FIFO or /dev/zero.
+    let bytes = super::local::read_limited(&path.display().to_string(), MAX_CONFIG_BYTES as usize)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(format!("config {} is not UTF-8", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         CliError::usage(format!(
             "config {}: {}",
@@ -142,6 +156,20 @@ pub fn serve(a: ServeArgs) -> CliResult {
     if !(rate > 0.0 && burst >= 1.0) {
         return Err(CliError::usage("rate limits must be positive"));
     }
+    let defaults = Limits::log_defaults();
+    let limits = Limits {
+        header_timeout: a
+            .header_timeout_ms
+            .or(cfg.header_timeout_ms)
+            .map_or(defaults.header_timeout, Duration::from_millis),
+        body_timeout: a
+            .body_timeout_ms
+            .or(cfg.body_timeout_ms)
+            .map_or(defaults.body_timeout, Duration::from_millis),
+    };
+    limits
+        .validate(crate::server::BODY_TIMEOUT)
+        .map_err(CliError::usage)?;
 
     let dir = DataDir::new(&a.dir.dir);
     if !dir.is_initialised() {
@@ -236,7 +264,7 @@ pub fn serve(a: ServeArgs) -> CliResult {
             ),
             None => None,
         };
-        crate::server::run_cosigned(listener, state, cosigned, shutdown_signal())
+        crate::server::run_with(listener, state, cosigned, limits, shutdown_signal())
             .await
             .map_err(|e| CliError::fail(format!("server: {e}")))
     });

@@ -56,6 +56,14 @@ pub enum WitnessCommand {
         /// Address to listen on (port 0: any free port).
         #[arg(long, env = "TLOG_WITNESS_LISTEN", default_value = DEFAULT_WITNESS_LISTEN)]
         listen: String,
+        /// Milliseconds a client has to send a request head (also the longest idle
+        /// keep-alive); slower clients are disconnected.
+        #[arg(long, default_value_t = 30_000)]
+        header_timeout_ms: u64,
+        /// Milliseconds a client has to send a request body after its head; slower clients
+        /// get 408. At most 10000.
+        #[arg(long, default_value_t = 10_000)]
+        body_timeout_ms: u64,
     },
 }
 
@@ -96,11 +104,25 @@ pub fn witness(cmd: WitnessCommand, json_out: bool) -> CliResult {
             }
             Ok(())
         }
-        WitnessCommand::Serve { dir, listen } => serve(&dir.dir, &listen),
+        WitnessCommand::Serve {
+            dir,
+            listen,
+            header_timeout_ms,
+            body_timeout_ms,
+        } => {
+            let limits = crate::server::limits::Limits {
+                header_timeout: Duration::from_millis(header_timeout_ms),
+                body_timeout: Duration::from_millis(body_timeout_ms),
+            };
+            limits
+                .validate(crate::witness::REQUEST_BODY_TIMEOUT)
+                .map_err(CliError::usage)?;
+            serve(&dir.dir, &listen, limits)
+        }
     }
 }
 
-fn serve(dir: &PathBuf, listen: &str) -> CliResult {
+fn serve(dir: &PathBuf, listen: &str, limits: crate::server::limits::Limits) -> CliResult {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         CliError::usage(format!(
             "--listen {listen:?} is not an address like 127.0.0.1:8081"
@@ -122,7 +144,7 @@ fn serve(dir: &PathBuf, listen: &str) -> CliResult {
         let local = listener.local_addr().map_err(CliError::from)?;
         println!("tlog witness serving on http://{local}/");
         println!("verifier key: {}", w.vkey());
-        crate::witness::run(listener, w, super::serve::shutdown_signal())
+        crate::witness::run_with(listener, w, limits, super::serve::shutdown_signal())
             .await
             .map_err(|e| CliError::fail(format!("server: {e}")))
     })
@@ -178,8 +200,7 @@ fn incident_json(log: &str, e: &MonitorError) -> serde_json::Value {
 pub fn monitor(a: MonitorArgs, json_out: bool) -> CliResult {
     let key_text = match (&a.key, &a.key_file) {
         (Some(k), _) => k.clone(),
-        (None, Some(p)) => std::fs::read_to_string(p)
-            .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?,
+        (None, Some(p)) => super::local::read_key_file(p)?,
         (None, None) => {
             return Err(CliError::usage(
                 "give the log's verifier key with --key or --key-file",

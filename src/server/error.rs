@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Internal,
     /// 408: the client was too slow to send its request.
     Timeout,
+    /// 405: the route exists, the method does not (the `Allow` header lists the ones that do).
+    MethodNotAllowed,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -71,7 +74,28 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
         }
+    }
+
+    /// The kind answered with `status`, if any.
+    pub fn from_status(status: StatusCode) -> Option<ErrorKind> {
+        [
+            ErrorKind::BadRequest,
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::Conflict,
+            ErrorKind::TooLarge,
+            ErrorKind::Invalid,
+            ErrorKind::RateLimited,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+            ErrorKind::Timeout,
+            ErrorKind::MethodNotAllowed,
+        ]
+        .into_iter()
+        .find(|k| k.status() == status)
     }
 }
 

@@ -13,10 +13,13 @@
 //!
 //! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0` and
 //! talk to a real socket. Errors become responses in exactly one place ([`error`]).
+//! Connections are served by [`limits::serve`], which cuts off clients that send their
+//! request head or body too slowly ([`limits::Limits`]).
 
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod tiles;
@@ -36,6 +39,8 @@ use tokio::net::TcpListener;
 use crate::log::mirror::RebuildHandle;
 use crate::log::Log;
 use auth::{RateLimiter, Tokens};
+use error::{ApiError, ErrorKind};
+use limits::Limits;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
@@ -45,7 +50,8 @@ pub const MAX_ERASE_BODY_BYTES: usize = 16 << 10;
 pub const MIRROR_REBUILD_WAIT: Duration = Duration::from_secs(30);
 /// Most events in one POST.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
-/// Time a client has to send its whole request body.
+/// Time a client has to send its whole request body (the default and the largest accepted
+/// [`Limits::body_timeout`]).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest `wait=checkpoint` hold before the server answers 503.
 pub const CHECKPOINT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,6 +113,70 @@ async fn count_status(State(state): State<Shared>, req: Request, next: Next) -> 
     resp
 }
 
+/// The 408 answer to a request whose body did not arrive before its deadline.
+fn body_timeout_response() -> Response {
+    use axum::response::IntoResponse as _;
+    ApiError::new(ErrorKind::Timeout, "request body not received in time").into_response()
+}
+
+/// Refuses a request whose declared body size (Content-Length) is over [`MAX_BODY_BYTES`]
+/// with 413 before reading any of it.
+async fn refuse_declared_oversize(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse as _;
+    if http_body::Body::size_hint(req.body()).lower() > MAX_BODY_BYTES as u64 {
+        return ApiError::new(
+            ErrorKind::TooLarge,
+            format!("request body over {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Longest text of a framework rejection kept as the message of its JSON error.
+const MAX_REJECTION_TEXT: usize = 200;
+
+/// Gives every error response the JSON shape of [`ApiError`]: the handlers' errors have it
+/// already; axum's own rejections (a path segment that is not UTF-8, a method the route does
+/// not take) are plain text or empty, and are rewritten here, keeping their status and
+/// headers such as `Allow`.
+async fn json_errors(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse as _;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let mut message: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(MAX_REJECTION_TEXT)
+        .collect();
+    if message.trim().is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    }
+    let kind = ErrorKind::from_status(status).unwrap_or(if status.is_client_error() {
+        ErrorKind::BadRequest
+    } else {
+        ErrorKind::Internal
+    });
+    let json = ApiError::new(kind, message).into_response();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
+}
+
 /// The router with every route.
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -123,6 +193,11 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(api::not_found)
+        .layer(middleware::from_fn(refuse_declared_oversize))
+        .layer(middleware::from_fn(|req: Request, next: Next| {
+            limits::answer_body_timeouts(body_timeout_response, req, next)
+        }))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), count_status))
         .layer(middleware::from_fn(cors))
         .with_state(state)
@@ -131,15 +206,13 @@ pub fn router(state: Shared) -> Router {
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting, lets
 /// in-flight requests finish (their events are acknowledged), and returns. The caller then
 /// closes the log, which signs a final checkpoint.
+/// Uses the default [`Limits::log_defaults`].
 pub async fn run(
     listener: TcpListener,
     state: Shared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_with(listener, state, None, Limits::log_defaults(), shutdown).await
 }
 
 /// Like [`run`], and when `cosigned` is given, the published checkpoint is the witnessed one.
@@ -149,11 +222,20 @@ pub async fn run_cosigned(
     cosigned: Option<crate::witness::client::CosignedView>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(listener, state, cosigned, Limits::log_defaults(), shutdown).await
+}
+
+/// Like [`run_cosigned`], with the header and body deadlines of `limits`.
+pub async fn run_with(
+    listener: TcpListener,
+    state: Shared,
+    cosigned: Option<crate::witness::client::CosignedView>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let mut app = router(state);
     if let Some(view) = cosigned {
         app = app.layer(axum::Extension(view));
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits::serve(listener, app, limits, shutdown).await
 }

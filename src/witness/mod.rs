@@ -53,6 +53,7 @@ use crate::core::witness::{
     decide, parse_submission, serialize_cosignatures, serialize_size_body, LogRecord, Refusal,
     MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE,
 };
+use crate::server::limits::Limits;
 
 /// File name of the witness's private key (mode 0600).
 pub const KEY_FILE: &str = "witness.key";
@@ -70,7 +71,8 @@ pub const MAX_LOGS: usize = 10_000;
 pub const MAX_KEYS_PER_LOG: usize = 16;
 /// The largest key file read, in bytes.
 const MAX_KEY_FILE: u64 = 4096;
-/// Time a client has to send its whole request body.
+/// Time a client has to send its whole request body (the default and the largest accepted
+/// body timeout).
 pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The prefix of the witness key file: `PRIVATE+KEY+<name>+<hex key ID>+base64(0x04 || seed)`,
 /// the Go `sumdb/note` signer key layout with the cosignature type byte.
@@ -572,25 +574,40 @@ fn add_error_response(e: AddError) -> Response {
 
 /// `POST /add-checkpoint`.
 async fn add_checkpoint(State(w): State<SharedWitness>, body: Body) -> Response {
+    let too_large = || {
+        text_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain; charset=utf-8",
+            format!("request body over {MAX_REQUEST_SIZE} bytes\n").into_bytes(),
+        )
+    };
+    // A declared Content-Length over the limit is refused before reading anything.
+    if http_body::Body::size_hint(&body).lower() > MAX_REQUEST_SIZE as u64 {
+        return too_large();
+    }
     let bytes = match tokio::time::timeout(
         REQUEST_BODY_TIMEOUT,
         axum::body::to_bytes(body, MAX_REQUEST_SIZE),
     )
     .await
     {
-        Err(_) => {
-            return text_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "text/plain; charset=utf-8",
-                b"request body not received in time\n".to_vec(),
-            )
-        }
-        Ok(Err(_)) => {
-            return text_response(
-                StatusCode::BAD_REQUEST,
-                "text/plain; charset=utf-8",
-                format!("request body unreadable or over {MAX_REQUEST_SIZE} bytes\n").into_bytes(),
-            )
+        Err(_) => return body_timeout_response(),
+        Ok(Err(e)) => {
+            // axum reports the size limit as a `LengthLimitError` source.
+            let over_limit =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            return if over_limit {
+                too_large()
+            } else {
+                text_response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain; charset=utf-8",
+                    b"request body unreadable\n".to_vec(),
+                )
+            };
         }
         Ok(Ok(b)) => b,
     };
@@ -605,6 +622,15 @@ async fn add_checkpoint(State(w): State<SharedWitness>, body: Body) -> Response 
         Ok(Err(e)) => add_error_response(e),
         Err(e) => add_error_response(AddError::Internal(e.to_string())),
     }
+}
+
+/// The 408 answer to a request whose body did not arrive in time.
+fn body_timeout_response() -> Response {
+    text_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "text/plain; charset=utf-8",
+        b"request body not received in time\n".to_vec(),
+    )
 }
 
 /// `GET /<hex SHA-256(origin)>/checkpoint`.
@@ -641,16 +667,40 @@ pub fn router(w: SharedWitness) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/{origin_hash}/checkpoint", get(get_checkpoint))
+        .layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| {
+                crate::server::limits::answer_body_timeouts(body_timeout_response, req, next)
+            },
+        ))
         .with_state(w)
 }
 
-/// Serves the witness on `listener` until `shutdown` completes.
+/// The witness's default deadlines: a request head within
+/// [`crate::server::limits::DEFAULT_HEADER_TIMEOUT`], its body within
+/// [`REQUEST_BODY_TIMEOUT`].
+pub fn default_limits() -> Limits {
+    Limits {
+        header_timeout: crate::server::limits::DEFAULT_HEADER_TIMEOUT,
+        body_timeout: REQUEST_BODY_TIMEOUT,
+    }
+}
+
+/// Serves the witness on `listener` until `shutdown` completes, with [`default_limits`].
 pub async fn run(
     listener: TcpListener,
     w: SharedWitness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(w))
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_with(listener, w, default_limits(), shutdown).await
+}
+
+/// Like [`run`], with the header and body deadlines of `limits` (slow clients are cut off:
+/// see [`crate::server::limits`]).
+pub async fn run_with(
+    listener: TcpListener,
+    w: SharedWitness,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::server::limits::serve(listener, router(w), limits, shutdown).await
 }
