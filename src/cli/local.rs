@@ -19,6 +19,11 @@ use crate::log::{AppendError, Appended, ListFilter, Log, LogConfig};
 
 /// Largest `--details` / `--details-file` / batch line accepted.
 pub const MAX_DETAILS_BYTES: usize = 256 << 10;
+/// Most events one `tlog append --batch` reads (they are all held in memory and checked
+/// before any is written).
+pub const MAX_BATCH_EVENTS: usize = 1_000_000;
+/// Largest verifier key file read.
+const MAX_KEY_FILE_BYTES: usize = 64 << 10;
 /// Events sent to the log per group in `--batch` and `import`.
 const BATCH_CHUNK: usize = 1000;
 
@@ -144,18 +149,12 @@ pub fn append(a: AppendArgs, json_out: bool) -> CliResult {
     let details = match (&a.details, &a.details_file) {
         (Some(t), _) => parse_details(t, "--details")?,
         (None, Some(p)) => {
-            let meta =
-                fs::metadata(p).map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?;
-            if meta.len() > MAX_DETAILS_BYTES as u64 {
-                return Err(CliError::usage(format!(
-                    "{} is {} bytes; the limit is {MAX_DETAILS_BYTES}",
-                    p.display(),
-                    meta.len()
-                )));
-            }
-            let t = fs::read_to_string(p)
-                .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?;
-            parse_details(&t, &p.display().to_string())?
+            // Bounded while reading (a FIFO or /dev/zero has no meaningful size).
+            let name = p.display().to_string();
+            let bytes = read_limited(&name, MAX_DETAILS_BYTES)?;
+            let t = String::from_utf8(bytes)
+                .map_err(|_| CliError::usage(format!("{name} is not UTF-8")))?;
+            parse_details(&t, &name)?
         }
         (None, None) => JsonValue::Object(Vec::new()),
     };
@@ -197,17 +196,36 @@ fn append_batch(dir: &DirArg, server: &ServerArg, src: &str, json_out: bool) -> 
         Box::new(fs::File::open(src).map_err(|e| CliError::usage(format!("{src}: {e}")))?)
     };
     // Parse everything first: a batch with a bad line is refused whole, nothing written.
+    // Lines are read with a bound, so a huge line (or /dev/zero) never fills memory.
     let mut events = Vec::new();
-    for (n, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| CliError::usage(format!("{src}: line {}: {e}", n + 1)))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    for n in 0.. {
+        if events.len() >= MAX_BATCH_EVENTS {
+            return Err(CliError::usage(format!(
+                "{src}: more than {MAX_BATCH_EVENTS} events; split the batch"
+            )));
         }
-        if line.len() > MAX_DETAILS_BYTES {
+        buf.clear();
+        let read = (&mut reader)
+            .take(MAX_DETAILS_BYTES as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| CliError::usage(format!("{src}: line {}: {e}", n + 1)))?;
+        if read == 0 {
+            break;
+        }
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.len() > MAX_DETAILS_BYTES {
             return Err(CliError::usage(format!(
                 "{src}: line {} is over {MAX_DETAILS_BYTES} bytes",
                 n + 1
             )));
+        }
+        let line = std::str::from_utf8(bytes)
+            .map_err(|_| CliError::usage(format!("{src}: line {}: not UTF-8", n + 1)))?;
+        if line.trim().is_empty() {
+            continue;
         }
         let v = json::parse(line.as_bytes(), ParseOptions::STRICT)
             .map_err(|e| CliError::usage(format!("{src}: line {}: {e}", n + 1)))?;
@@ -288,6 +306,13 @@ pub(crate) fn resolve(log: &Log, event: &str) -> Result<u64, CliError> {
             )));
         }
         return Ok(i);
+    }
+    if event.len() > crate::core::entry::MAX_EVENT_ID_LEN {
+        return Err(CliError::usage(format!(
+            "an event id is at most {} characters; this one has {}",
+            crate::core::entry::MAX_EVENT_ID_LEN,
+            event.len()
+        )));
     }
     log.find_event_id(event)?
         .ok_or_else(|| CliError::fail(format!("no event with id {event:?}")))
@@ -561,8 +586,7 @@ impl KeyArgs {
     fn load(&self) -> Result<Option<Ed25519Verifier>, CliError> {
         let text = match (&self.key, &self.key_file) {
             (Some(k), _) => k.clone(),
-            (None, Some(p)) => fs::read_to_string(p)
-                .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?,
+            (None, Some(p)) => read_key_file(p)?,
             (None, None) => return Ok(None),
         };
         parse_verifier_key(text.trim())
@@ -631,6 +655,14 @@ pub fn verify(a: VerifyArgs, json_out: bool) -> CliResult {
     }
 }
 
+/// Reads a verifier key file (bounded; UTF-8).
+pub(crate) fn read_key_file(p: &std::path::Path) -> Result<String, CliError> {
+    let name = p.display().to_string();
+    String::from_utf8(read_limited(&name, MAX_KEY_FILE_BYTES)?)
+        .map_err(|_| CliError::usage(format!("{name} is not UTF-8")))
+}
+
+/// Reads `path` (`-`: stdin), refusing more than `limit` bytes without reading them all.
 pub(crate) fn read_limited(path: &str, limit: usize) -> Result<Vec<u8>, CliError> {
     let mut buf = Vec::new();
     let r: Box<dyn Read> = if path == "-" {

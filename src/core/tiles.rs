@@ -82,7 +82,7 @@ pub enum TileError {
         width: u64,
     },
     /// The tile would hold hashes of leaves beyond any possible tree (2^64 - 1 leaves).
-    #[error("tile {index} (width {width}, level {level:?}; None = entries) lies beyond any possible tree")]
+    #[error("tile index {index} (width {width}) lies beyond any possible tree (2^64 - 1 leaves)")]
     IndexOutOfRange {
         /// Tile level (`None` for entry bundles).
         level: Option<u8>,
