@@ -37,7 +37,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_tlog");
 const SHORT_TIMEOUT_MS: &str = "1000";
 
 fn tlog() -> Command {
-    let mut c = Command::new(BIN);
+    env(Command::new(BIN))
+}
+
+/// `tlog` run with its address space capped at 8 GiB (`ulimit -v`): an input read without a
+/// bound makes it fail instead of exhausting the machine's memory.
+fn tlog_capped() -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", "ulimit -v 8388608 && exec \"$0\" \"$@\"", BIN]);
+    env(c)
+}
+
+fn env(mut c: Command) -> Command {
     for var in [
         "AUDIT_LOG_PATH",
         "TLOG_DIR",
@@ -1675,7 +1686,7 @@ fn cli(name: impl Into<String>, args: &[&str], code: i32) -> CliCase {
 }
 
 fn run_cli_case(c: &CliCase) -> Result<(), String> {
-    let mut child = tlog()
+    let mut child = tlog_capped()
         .args(&c.args)
         .stdin(if c.stdin.is_some() {
             Stdio::piped()
@@ -2407,6 +2418,100 @@ fn hostile_files_and_arguments_get_one_error_line_and_change_nothing() {
     ] {
         cases.push(cli(name, &args, code));
     }
+    // Endless inputs: every read is bounded (the cases run with their memory capped).
+    for (name, args, code) in [
+        (
+            "verify /dev/zero",
+            vec!["verify", "/dev/zero", "--key", &vkey],
+            2,
+        ),
+        (
+            "verify --key-file /dev/zero",
+            vec!["verify", &good_bundle, "--key-file", "/dev/zero"],
+            2,
+        ),
+        (
+            "verify-chain /dev/zero",
+            vec!["verify-chain", "/dev/zero"],
+            1,
+        ),
+        (
+            "verify-chain --checkpoint /dev/zero",
+            vec![
+                "verify-chain",
+                &good_chain,
+                "--checkpoint",
+                "/dev/zero",
+                "--key",
+                &vkey,
+            ],
+            2,
+        ),
+        (
+            "import /dev/zero",
+            vec!["import", "--dir", &d, "/dev/zero"],
+            1,
+        ),
+        (
+            "append --details-file /dev/zero",
+            vec![
+                "append",
+                "--dir",
+                &d,
+                "--type",
+                "A",
+                "--details-file",
+                "/dev/zero",
+            ],
+            2,
+        ),
+        (
+            "append --batch /dev/zero",
+            vec!["append", "--dir", &d, "--batch", "/dev/zero"],
+            2,
+        ),
+        (
+            "serve --config /dev/zero",
+            vec!["serve", "--dir", &d, "--config", "/dev/zero"],
+            2,
+        ),
+        (
+            "monitor --key-file /dev/zero",
+            vec![
+                "monitor",
+                "--log",
+                "http://127.0.0.1:9",
+                "--key-file",
+                "/dev/zero",
+            ],
+            2,
+        ),
+        // Timeouts out of range.
+        (
+            "serve --header-timeout-ms 0",
+            vec!["serve", "--dir", &d, "--header-timeout-ms", "0"],
+            2,
+        ),
+        (
+            "serve --body-timeout-ms 30001",
+            vec!["serve", "--dir", &d, "--body-timeout-ms", "30001"],
+            2,
+        ),
+        (
+            "witness serve --body-timeout-ms 0",
+            vec!["witness", "serve", "--dir", &d, "--body-timeout-ms", "0"],
+            2,
+        ),
+    ] {
+        cases.push(cli(name, &args, code));
+    }
+    let mut batch_from_zero = cli(
+        "append --batch - < /dev/zero (64 MiB)",
+        &["append", "--dir", &d, "--batch", "-"],
+        2,
+    );
+    batch_from_zero.stdin = Some(vec![0u8; 64 << 20]);
+    cases.push(batch_from_zero);
     // Arguments that are not UTF-8.
     cases.push(CliCase {
         name: "event type not UTF-8".into(),
