@@ -339,6 +339,7 @@ fn get(addr: &str, path: &str) -> Reply {
 struct LogServer {
     served: Served,
     token: String,
+    admin: String,
     _tmp: tempfile::TempDir,
 }
 
@@ -365,6 +366,9 @@ impl LogServer {
         let token = run_ok(&["token", "create", "--dir", d, "--name", "hostile"])
             .trim()
             .to_string();
+        let admin = run_ok(&["token", "create", "--dir", d, "--name", "boss", "--admin"])
+            .trim()
+            .to_string();
         let served = Served::start(
             &[
                 "serve",
@@ -384,6 +388,7 @@ impl LogServer {
         let srv = LogServer {
             served,
             token,
+            admin,
             _tmp: tmp,
         };
         // One request, so that the only checkpoints are at sizes 0 and SEEDED.
@@ -842,6 +847,106 @@ fn log_server_cases(srv: &LogServer) -> Vec<HttpCase> {
     let at = bad_query.iter().position(|&b| b == b' ').unwrap() + "/v1/events".len() + 1;
     bad_query.splice(at..at, b"?wait=forever".iter().copied());
     cases.push(case("wait=forever", bad_query, 400, Json));
+
+    // Erasure (admin tokens only): bad requests erase nothing.
+    let admin = format!("Bearer {}", srv.admin);
+    let erase = |name: &str, path: &str, token: Option<&str>, body: &[u8], status: u16| {
+        let headers: Vec<(&str, &[u8])> = token
+            .map(|t| vec![("Authorization", t.as_bytes())])
+            .unwrap_or_default();
+        case(
+            format!("erase: {name}"),
+            request("POST", path.as_bytes(), &headers, body),
+            status,
+            Json,
+        )
+    };
+    let writer = format!("Bearer {}", srv.token);
+    let reason = br#"{"reason":"hostile test"}"#;
+    for (name, path, token, body, status) in [
+        ("no token", "/v1/events/0/erase", None, &reason[..], 401),
+        (
+            "a write token",
+            "/v1/events/0/erase",
+            Some(writer.as_str()),
+            reason,
+            403,
+        ),
+        (
+            "malformed JSON",
+            "/v1/events/0/erase",
+            Some(&admin),
+            br#"{"reason":"#,
+            400,
+        ),
+        (
+            "NaN",
+            "/v1/events/0/erase",
+            Some(&admin),
+            br#"{"reason":NaN}"#,
+            400,
+        ),
+        (
+            "duplicate key",
+            "/v1/events/0/erase",
+            Some(&admin),
+            br#"{"reason":"a","reason":"b"}"#,
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            "/v1/events/0/erase",
+            Some(&admin),
+            b"{\"reason\":\"\xff\"}",
+            400,
+        ),
+        ("no reason", "/v1/events/0/erase", Some(&admin), b"{}", 422),
+        (
+            "reason a number",
+            "/v1/events/0/erase",
+            Some(&admin),
+            br#"{"reason":7}"#,
+            422,
+        ),
+        (
+            "unknown field",
+            "/v1/events/0/erase",
+            Some(&admin),
+            br#"{"reason":"a","evil":1}"#,
+            422,
+        ),
+        (
+            "beyond the tree",
+            "/v1/events/3/erase",
+            Some(&admin),
+            reason,
+            404,
+        ),
+        (
+            "index 2^64",
+            "/v1/events/18446744073709551616/erase",
+            Some(&admin),
+            reason,
+            400,
+        ),
+        ("index -1", "/v1/events/-1/erase", Some(&admin), reason, 404),
+    ] {
+        cases.push(erase(name, path, token, body, status));
+    }
+    let long_reason = format!(r#"{{"reason":"{}"}}"#, "r".repeat(20_000));
+    cases.push(erase(
+        "a body over 16 KiB",
+        "/v1/events/0/erase",
+        Some(&admin),
+        long_reason.as_bytes(),
+        413,
+    ));
+    cases.push(case(
+        "erase: GET",
+        request("GET", b"/v1/events/0/erase", &[], b""),
+        405,
+        Json,
+    ));
 
     // Reads: negative, huge, malformed indexes; sizes beyond the tree.
     for (path, status) in [
