@@ -444,3 +444,35 @@ fn openapi_and_cors() {
         .unwrap();
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 }
+
+#[test]
+fn event_pages_stop_at_their_byte_budget_and_the_cursor_reaches_every_event() {
+    let srv = TestServer::start();
+    // 24 events of ~200 KB each: about 4.8 MB, over one page's 4 MiB budget.
+    let big = "x".repeat(200_000);
+    for i in 0..24 {
+        let (s, _) = srv.post(
+            &format!(
+                r#"{{"event_type":"Blob","model_id":"m","details":{{"i":{i},"pad":"{big}"}}}}"#
+            ),
+            Some(TOKEN),
+        );
+        assert_eq!(s, 201);
+    }
+    let (s, first) = srv.get_json("/v1/events?model_id=m&limit=100");
+    assert_eq!(s, 200);
+    let n1 = first["events"].as_array().unwrap().len();
+    assert!(
+        n1 < 24,
+        "a page over the byte budget must stop early ({n1} events)"
+    );
+    let next = first["next_after"]
+        .as_u64()
+        .expect("a cursor after a short page");
+    let (s, rest) = srv.get_json(&format!("/v1/events?model_id=m&limit=100&after={next}"));
+    assert_eq!(s, 200);
+    let n2 = rest["events"].as_array().unwrap().len();
+    assert_eq!(n1 + n2, 24);
+    assert_eq!(rest["next_after"], Value::Null);
+    assert_eq!(rest["events"][0]["index"].as_u64().unwrap(), next + 1);
+}

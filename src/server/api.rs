@@ -19,6 +19,7 @@ use crate::core::hash::Hash;
 use crate::core::json::{self, JsonValue, ParseOptions};
 use crate::erasure::{check_actor, check_reason, erase_blocking};
 use crate::log::event::{new_event_from_json, prepare_many};
+use crate::log::layout::BodyRecord;
 use crate::log::view::{event_json, int, obj, s};
 use crate::log::{AppendError, ListFilter, SignedCheckpoint, MAX_LIST_LIMIT};
 use crate::witness::client::CosignedView;
@@ -28,6 +29,10 @@ type Cosigned = Option<Extension<CosignedView>>;
 
 /// Default page size of `GET /v1/events`.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// Bytes of stored events one page of `GET /v1/events` carries at most (entries plus bodies);
+/// a page stops early at this budget and says where to go on (`next_after`), so a public
+/// request cannot make the server build a response of `limit` maximum-size events.
+pub const LIST_PAGE_BYTES: usize = 4 << 20;
 
 /// A JSON response with a status.
 pub fn json_response(status: StatusCode, v: &JsonValue) -> Response {
@@ -469,19 +474,31 @@ pub async fn list_events(
     };
     let st2 = st.clone();
     let after = parse_u64(&q, "after")?;
-    let events = tokio::task::spawn_blocking(move || -> Result<Vec<JsonValue>, ApiError> {
-        let idx = st2.log.list(&filter, after, limit as usize)?;
-        let mut out = Vec::with_capacity(idx.len());
-        for i in idx {
-            if let Some(ev) = st2.log.event(i)? {
-                out.push(event_json(&ev));
+    let (events, full) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<JsonValue>, bool), ApiError> {
+            let idx = st2.log.list(&filter, after, limit as usize)?;
+            let mut out = Vec::with_capacity(idx.len());
+            let mut bytes = 0usize;
+            let mut full = idx.len() as u64 == limit;
+            for (k, i) in idx.iter().enumerate() {
+                if let Some(ev) = st2.log.event(*i)? {
+                    bytes += ev.entry_bytes.len()
+                        + match &ev.body {
+                            Some(BodyRecord::Present { body, .. }) => body.len(),
+                            _ => 0,
+                        };
+                    out.push(event_json(&ev));
+                    if bytes >= LIST_PAGE_BYTES && k + 1 < idx.len() {
+                        full = true;
+                        break;
+                    }
+                }
             }
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorKind::Internal, "internal error"))??;
-    let next = if events.len() as u64 == limit {
+            Ok((out, full))
+        })
+        .await
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "internal error"))??;
+    let next = if full {
         events
             .last()
             .and_then(|e| e.get("index").cloned())
