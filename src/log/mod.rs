@@ -255,6 +255,9 @@ struct Shared {
 
 /// Events prepared for appending, or why each could not be.
 type Prepared = Vec<Result<PreparedEvent, AppendError>>;
+
+/// Batches at least this many events a core are prepared on several cores.
+const PARALLEL_PREPARE_MIN: usize = 256;
 /// The writer's answer to one append request.
 type ReplyRx = oneshot::Receiver<Result<Vec<Result<Appended, AppendError>>, LogError>>;
 
@@ -426,41 +429,81 @@ impl Log {
         tx.send(req).map_err(|_| LogError::Closed)
     }
 
+    /// Prepares events (encoding, hashing) in the caller's thread; a large batch is split
+    /// over the machine's cores, so a single writer (`tlog append --batch`, `tlog import`)
+    /// is not limited by one core while the sequencer waits for it.
     fn prepare_all(events: Vec<NewEvent>) -> Vec<Result<PreparedEvent, AppendError>> {
-        event::prepare_many(events)
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pieces = cores.min(events.len() / PARALLEL_PREPARE_MIN).max(1);
+        let prepared = if pieces == 1 {
+            event::prepare_many(events)
+        } else {
+            let per = events.len().div_ceil(pieces);
+            let mut rest = events;
+            let mut chunks = Vec::with_capacity(pieces);
+            while rest.len() > per {
+                let tail = rest.split_off(per);
+                chunks.push(rest);
+                rest = tail;
+            }
+            chunks.push(rest);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|c| s.spawn(move || event::prepare_many(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("prepare thread panicked"))
+                    .collect()
+            })
+        };
+        prepared
             .into_iter()
             .map(|r| r.map_err(|e| AppendError::Invalid(e.to_string())))
             .collect()
     }
 
-    fn request_append(&self, prepared: Prepared) -> Result<(Prepared, Option<ReplyRx>), LogError> {
-        let good: Vec<PreparedEvent> = prepared
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
+    /// Sends the good events to the writer (moved, not copied) and keeps, for each
+    /// position, the refusal of a bad event or `None` for one sent.
+    fn request_append(
+        &self,
+        prepared: Prepared,
+    ) -> Result<(Vec<Option<AppendError>>, Option<ReplyRx>), LogError> {
+        let mut slots = Vec::with_capacity(prepared.len());
+        let mut good = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            match p {
+                Ok(ev) => {
+                    good.push(ev);
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(e)),
+            }
+        }
         if good.is_empty() {
-            return Ok((prepared, None));
+            return Ok((slots, None));
         }
         let (reply, rx) = oneshot::channel();
         self.send(Request::Append {
             events: good,
             reply,
         })?;
-        Ok((prepared, Some(rx)))
+        Ok((slots, Some(rx)))
     }
 
     fn merge_results(
-        prepared: Vec<Result<PreparedEvent, AppendError>>,
+        slots: Vec<Option<AppendError>>,
         done: Vec<Result<Appended, AppendError>>,
     ) -> Vec<Result<Appended, AppendError>> {
         let mut done = done.into_iter();
-        prepared
+        slots
             .into_iter()
-            .map(|p| match p {
-                Ok(_) => done.next().unwrap_or_else(|| {
+            .map(|slot| match slot {
+                None => done.next().unwrap_or_else(|| {
                     Err(AppendError::Invalid("internal: missing result".into()))
                 }),
-                Err(e) => Err(e),
+                Some(e) => Err(e),
             })
             .collect()
     }

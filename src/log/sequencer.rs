@@ -498,12 +498,7 @@ impl Writer {
                     }
                 }
                 // The private body, separately erasable, into the partial body bundle.
-                let record = BodyRecord::Present {
-                    salt: ev.salt,
-                    body: ev.body_bytes.clone(),
-                }
-                .encode();
-                layout::push_body_record(&mut self.state.bodies, &record);
+                layout::push_present_body(&mut self.state.bodies, &ev.salt, &ev.body_bytes);
                 if (index + 1) % BUNDLE_WIDTH == 0 {
                     batch.put(
                         Table::Bodies,
