@@ -6,7 +6,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `entries` | bundle number `N` (u64 BE) | C2SP tlog-tiles entry bundle of leaves `256N..` |
-//! | `bodies` | leaf index (u64 BE) | private body record (salt + body bytes, or an erasure marker) |
+//! | `bodies` | bundle number `N` (u64 BE) | the private body records of leaves `256N..` (salt + body bytes, or an erasure marker) |
 //! | `hashes` | level (u8) + chunk number (u64 BE) | up to 256 stored hashes of that level, concatenated |
 //! | `checkpoints` | tree size (u64 BE) | the signed checkpoint note for that size |
 //! | `index` | kind byte + id + 0x00 + first leaf index (u64 BE) | posting block: ascending leaf indexes |
