@@ -21,9 +21,10 @@ use clap::Parser;
     about = "kill -9 tlog serve under load and check everything"
 )]
 struct Args {
-    /// The tlog binary to test.
+    /// The tlog binary to test (default: the one built beside this example,
+    /// `<target>/debug/tlog`).
     #[arg(long)]
-    tlog: PathBuf,
+    tlog: Option<PathBuf>,
     /// Kills under load (1..=100000).
     #[arg(long, default_value_t = 100)]
     rounds: u32,
@@ -76,9 +77,14 @@ fn main() -> ExitCode {
     if !(1..=10_000).contains(&a.checkpoint_interval_ms) {
         return usage("--checkpoint-interval-ms must be 1..=10000");
     }
-    if !a.tlog.is_file() {
-        return usage(&format!("--tlog {}: no such file", a.tlog.display()));
-    }
+    let tlog = match a.tlog.clone().or_else(|| {
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.parent()?.join("tlog"))
+    }) {
+        Some(t) if t.is_file() => t,
+        Some(t) => return usage(&format!("--tlog {}: no such file", t.display())),
+        None => return usage("--tlog is needed"),
+    };
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -105,7 +111,7 @@ fn main() -> ExitCode {
         },
     };
     let opts = crashloop::Options {
-        tlog: a.tlog,
+        tlog,
         rounds: a.rounds,
         time_limit: Duration::from_secs(a.time_limit_secs),
         writers: a.writers,
