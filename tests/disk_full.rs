@@ -397,6 +397,7 @@ fn sigterm_on_a_full_disk_exits_and_a_restart_needs_space() {
     match Server::start(&data, &tmp.path().join("serve2.log")) {
         Err((code, err)) => {
             assert_eq!(code, Some(1), "{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
             assert!(err.contains("No space left"), "{err}");
         }
         Ok(_) => panic!("tlog serve started on a full disk"),
