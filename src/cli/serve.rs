@@ -253,8 +253,14 @@ pub fn serve(a: ServeArgs) -> CliResult {
             .await
             .map_err(|e| CliError::fail(format!("cannot listen on {addr}: {e}")))?;
         let local = listener.local_addr().map_err(CliError::from)?;
-        println!("tlog serving {} on http://{local}/", log.origin(),);
-        println!("verifier key: {vkey}");
+        // A closed stdout (`tlog serve | head -1`) must not stop the server: ignore errors.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "tlog serving {} on http://{local}/", log.origin());
+            let _ = writeln!(out, "verifier key: {vkey}");
+            let _ = out.flush();
+        }
         tracing::info!(%local, origin = log.origin(), tree_size = log.tree_size(), "listening");
         let cosigned = match witness_config {
             Some(c) => Some(

@@ -687,6 +687,12 @@ impl MirrorFollower {
                             std::thread::sleep(FOLLOW_POLL);
                         }
                         if let Err(e) = caught {
+                            if stopping {
+                                // Shutting down (e.g. on a full disk): give up rather than
+                                // retry for ever; the next start rebuilds the missing
+                                // records from the store.
+                                return Err(e);
+                            }
                             tracing::error!(error = %e, "mirror write failed; will retry");
                             std::thread::sleep(std::time::Duration::from_secs(1));
                             // Reopen: cuts any torn line and resumes from the file's end.

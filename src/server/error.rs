@@ -149,7 +149,7 @@ impl From<LogError> for ApiError {
             LogError::Invalid(m) => ApiError::bad_request(m),
             LogError::NoSpace(m) => {
                 tracing::error!(error = %m, "storage refuses writes");
-                ApiError::new(ErrorKind::Unavailable, "the log cannot write right now (storage full or read-only); nothing was written")
+                ApiError::new(ErrorKind::Unavailable, "the log cannot write right now (storage full or read-only); nothing was acknowledged: retry later with the same event_id")
             }
             LogError::Closed => ApiError::new(ErrorKind::Unavailable, "the log is shutting down"),
             LogError::Storage(m) => {
