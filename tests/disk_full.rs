@@ -311,8 +311,10 @@ fn full_disk_refuses_with_503_loses_nothing_and_recovers_after_restart() {
     // Still full: still refused, whole; reads and the public API keep working.
     let (s, _) = post(&url, token, &fat_batch("b", 0));
     assert_eq!(s, 503);
+    // The health check reports the failing store (503), with the sizes still readable.
     let (s, h) = get(&format!("{url}/healthz"));
-    assert_eq!(s, 200);
+    assert_eq!(s, 503, "{h}");
+    assert_eq!(h["status"], "storage_failing", "{h}");
     assert_eq!(h["tree_size"].as_u64(), Some(acked.len() as u64), "{h}");
     check_acked(&url, &acked);
     let cp = http()

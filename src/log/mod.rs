@@ -150,6 +150,11 @@ pub struct Metrics {
     pub fsync_buckets: [AtomicU64; 6],
     /// When the latest checkpoint was signed.
     pub last_checkpoint: Mutex<Option<Instant>>,
+    /// Storage writes that failed (disk full, read-only, I/O error).
+    pub write_failures: AtomicU64,
+    /// Whether the latest storage write failed: appends are then being refused (RocksDB
+    /// keeps a background error until the folder is reopened), which `/healthz` reports.
+    pub write_failing: std::sync::atomic::AtomicBool,
 }
 
 /// Upper bounds of [`Metrics::batch_size_buckets`].
@@ -158,6 +163,14 @@ pub const BATCH_SIZE_BOUNDS: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
 pub const FSYNC_BOUNDS: [f64; 5] = [0.001, 0.005, 0.010, 0.050, 0.100];
 
 impl Metrics {
+    /// Records the outcome of a storage write.
+    pub fn observe_write(&self, ok: bool) {
+        if !ok {
+            self.write_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.write_failing.store(!ok, Ordering::Relaxed);
+    }
+
     /// Time since the latest checkpoint was signed by this process (zero before the first).
     pub fn checkpoint_age(&self) -> Duration {
         self.last_checkpoint

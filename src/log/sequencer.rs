@@ -269,7 +269,9 @@ impl Writer {
         let signed =
             self.sign_into(&mut batch, self.state.tree_size, self.state.frontier.root())?;
         let started = Instant::now();
-        self.store.write(batch)?;
+        let written = self.store.write(batch);
+        self.metrics.observe_write(written.is_ok());
+        written?;
         self.metrics.observe_fsync(started.elapsed());
         self.state.checkpoint_size = signed.checkpoint.tree_size;
         self.last_checkpoint_at = Instant::now();
@@ -577,7 +579,9 @@ impl Writer {
         let bytes = batch.byte_size();
         let fsync_started = Instant::now();
         // Durable point: after this returns, the whole group (and its checkpoint) is on disk.
-        self.store.write(batch)?;
+        let written = self.store.write(batch);
+        self.metrics.observe_write(written.is_ok());
+        written?;
         self.metrics.observe_fsync(fsync_started.elapsed());
         self.metrics
             .observe_batch(appended, bytes, started.elapsed());

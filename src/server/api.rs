@@ -52,10 +52,22 @@ pub async fn not_found() -> ApiError {
 /// `GET /healthz`.
 pub async fn healthz(State(st): State<Shared>) -> Response {
     let p = st.log.published();
+    let failing = st
+        .log
+        .metrics()
+        .write_failing
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // A failing store (disk full, read-only) refuses every append until the server is
+    // restarted with space back: a health check must see it.
+    let (code, status) = if failing {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage_failing")
+    } else {
+        (StatusCode::OK, "ok")
+    };
     json_response(
-        StatusCode::OK,
+        code,
         &obj(vec![
-            ("status", s("ok")),
+            ("status", s(status)),
             ("tree_size", int(p.tree_size)),
             (
                 "checkpoint_size",

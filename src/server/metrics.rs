@@ -91,6 +91,8 @@ pub fn render(st: &Shared) -> String {
         m.fsync_count.load(Ordering::Relaxed),
     );
     let _ = writeln!(out, "# HELP tlog_batch_bytes_total Bytes written by group commits.\n# TYPE tlog_batch_bytes_total counter\ntlog_batch_bytes_total {}", m.batch_bytes.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP tlog_storage_write_failures_total Storage writes that failed.\n# TYPE tlog_storage_write_failures_total counter\ntlog_storage_write_failures_total {}", m.write_failures.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP tlog_storage_failing 1 while the latest storage write failed (appends refused).\n# TYPE tlog_storage_failing gauge\ntlog_storage_failing {}", u8::from(m.write_failing.load(Ordering::Relaxed)));
     let _ = writeln!(out, "# HELP tlog_http_responses_total HTTP responses by status code.\n# TYPE tlog_http_responses_total counter");
     for (code, n) in st.http.by_status.lock().expect("metrics lock").iter() {
         let _ = writeln!(out, "tlog_http_responses_total{{code=\"{code}\"}} {n}");
