@@ -7,7 +7,8 @@
 //!   point; it is pure ASCII, as `ensure_ascii=True` prints.
 //! - `to_json_string` parses back, in strict mode, to the same value (members in order).
 //! - Differential: on strict RFC 8259 input, serde_json accepts what we accept and reads the
-//!   same value (up to its number model), and rejects only for known reasons what we reject.
+//!   same value (up to its number model: it reads `-0` as the float -0.0, Python as the
+//!   integer 0), and rejects only for known reasons what we reject.
 
 use llm_audit_trail::core::json::{
     parse, python_dumps_sorted, to_json_string, JsonError, JsonNumber, JsonValue, ParseOptions,
@@ -45,6 +46,26 @@ fn same(a: &JsonValue, b: &JsonValue) -> bool {
                     .all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
         }
         _ => a == b,
+    }
+}
+
+/// [`same`], but for serde_json's reading of `-0`: the float -0.0 where Python (and we) read
+/// the integer 0.
+fn same_as_serde(ours: &JsonValue, theirs: &JsonValue) -> bool {
+    match (ours, theirs) {
+        (JsonValue::Number(JsonNumber::Int(0)), JsonValue::Number(JsonNumber::Float(f))) => {
+            *f == 0.0 && f.is_sign_negative()
+        }
+        (JsonValue::Array(x), JsonValue::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_as_serde(p, q))
+        }
+        (JsonValue::Object(x), JsonValue::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && same_as_serde(v1, v2))
+        }
+        _ => same(ours, theirs),
     }
 }
 
@@ -112,7 +133,7 @@ pub fn check(data: &[u8]) {
         (Ok(v), Ok(t)) => {
             if serde_exact(v) {
                 assert!(
-                    same(v, &JsonValue::from(t)),
+                    same_as_serde(v, &JsonValue::from(t)),
                     "serde_json reads {t:?}, we read {v:?}"
                 );
             }
