@@ -7,7 +7,7 @@
 //! so a signature that verifies but is not that one would be a forgery, and a checkpoint
 //! that verifies was signed here, over an honest root.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use llm_audit_trail::core::checkpoint::{sign_checkpoint, Checkpoint};
 use llm_audit_trail::core::cosignature::CosignatureSigner;
@@ -190,6 +190,8 @@ pub struct HonestLog {
     pub store: MemoryHashStore,
     /// `roots[n]` is the root of the first `n` leaves (`roots[0]` the empty root).
     pub roots: Vec<Hash>,
+    /// Signed checkpoints made so far, by size (signing is the slow part of some checks).
+    signed: Mutex<Vec<Option<Vec<u8>>>>,
 }
 
 impl HonestLog {
@@ -225,7 +227,12 @@ impl HonestLog {
 
     /// The honest checkpoint of `n` leaves, signed by the log.
     pub fn signed_checkpoint(&self, n: u64) -> Vec<u8> {
-        sign_checkpoint(&self.checkpoint(n), log_signer()).expect("honest checkpoint signs")
+        let mut memo = self.signed.lock().unwrap_or_else(|e| e.into_inner());
+        memo[n as usize]
+            .get_or_insert_with(|| {
+                sign_checkpoint(&self.checkpoint(n), log_signer()).expect("honest checkpoint signs")
+            })
+            .clone()
     }
 
     /// The honest checkpoint of `n` leaves, signed by the log and cosigned at `timestamp` by
@@ -254,6 +261,7 @@ pub fn honest() -> &'static HonestLog {
             salts: Vec::new(),
             store: MemoryHashStore::new(),
             roots: Vec::new(),
+            signed: Mutex::new(vec![None; TREE_LEAVES as usize + 1]),
         };
         for i in 0..TREE_LEAVES {
             let body = Body {

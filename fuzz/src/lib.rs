@@ -21,8 +21,11 @@ pub mod tile_path;
 pub mod tlog_proof;
 pub mod witness_request;
 
-/// Every target's name with its check, in the order `tools/fuzz` runs them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's check: panics when an input breaks a property.
+pub type Check = fn(&[u8]);
+
+/// Every target's name with its check.
+pub const TARGETS: &[(&str, Check)] = &[
     ("note", note::check),
     ("checkpoint", checkpoint::check),
     ("cosignature", cosignature::check),
