@@ -13,7 +13,7 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use fuzz_checks::common::{honest, log_signer, witnesses, LOG_ORIGIN};
+use fuzz_checks::common::{honest, log_signer, witnesses};
 use llm_audit_trail::core::bundle::{Erasure, ProofBundle};
 use llm_audit_trail::core::json::to_json_string;
 use llm_audit_trail::core::note::{sign_note, NoteSignature};
@@ -275,8 +275,11 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         inclusion_proof: Vec::new(),
         checkpoint: log.signed_checkpoint(1),
     };
-    add("bundle", "garbage-body", to_json_string(&b.to_json()).into_bytes());
-    let _ = LOG_ORIGIN;
+    add(
+        "bundle",
+        "garbage-body",
+        to_json_string(&b.to_json()).into_bytes(),
+    );
     out
 }
 
