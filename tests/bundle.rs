@@ -130,6 +130,31 @@ fn every_tamper_is_caught_and_named() {
 }
 
 #[test]
+fn a_bundle_whose_body_does_not_decode_prints_and_parses_back() {
+    // Found by the bundle fuzz target's round-trip check: a bundle with a body that is not
+    // a valid body (and no event view) parsed, but `to_json` then added an event view
+    // without the body, which `parse` refused ("body is not canonical CBOR").
+    let mut b = make();
+    b.body = Some(b"x".to_vec());
+    let text = reparse(&b);
+    assert!(
+        !text.contains("\"event\""),
+        "no event view for a body that does not decode"
+    );
+    assert_eq!(ProofBundle::parse(text.as_bytes()), Ok(b.clone()));
+    // Verification still refuses it, naming the body.
+    assert!(matches!(
+        b.verify(&signer().verifier()),
+        Err(BundleError::Body(_))
+    ));
+    // An entry that does not decode: no view either, and it still reads back.
+    let mut b = make();
+    b.entry = vec![0xa0];
+    let text = reparse(&b);
+    assert_eq!(ProofBundle::parse(text.as_bytes()), Ok(b));
+}
+
+#[test]
 fn an_edited_event_view_or_malformed_file_is_refused() {
     let text = reparse(&make());
     let edited = text.replace("\"accuracy\":0.56", "\"accuracy\":0.99");

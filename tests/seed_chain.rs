@@ -382,6 +382,42 @@ fn every_single_byte_change_fails_in_pinned_strict_mode() {
 }
 
 #[test]
+fn a_last_line_without_its_newline_is_non_canonical_in_strict_mode() {
+    // Found by the chain_line fuzz target: a ledger whose final '\n' was cut (a torn write)
+    // passed the pinned strict verifier, though spec/mirror.md §5 wants every line to end in
+    // '\n' (and the mirror cuts such a line when it reopens the file).
+    let ledger = read("sha256.jsonl");
+    let cut = &ledger[..ledger.len() - 1];
+    let opts =
+        || VerifyOptions::pinned_strict(ChainAlg::Sha256, Some(anchor("sha256.jsonl.anchor")));
+    let lines = ledger.iter().filter(|&&b| b == b'\n').count() as u64;
+    let VerifyReport::Failed(f) = verify_ledger(cut, opts()).unwrap() else {
+        panic!("a torn last line passed the strict verifier")
+    };
+    assert_eq!((f.code, f.line), (FailureCode::NonCanonical, Some(lines)));
+    // Fed line by line, newlines included, the same.
+    let mut v = ChainVerifier::new(opts()).unwrap();
+    for line in cut.split_inclusive(|b| *b == b'\n') {
+        v.feed_line(line).unwrap();
+    }
+    assert!(matches!(v.finish(), VerifyReport::Failed(f) if f.code == FailureCode::NonCanonical));
+    // The seed accepts it, and so does the seed-compatible mode.
+    let seed = VerifyOptions::seed_compatible(None, Some(anchor("sha256.jsonl.anchor")));
+    assert!(verify_ledger(cut, seed).unwrap().is_ok());
+    // The one-record ledger, with and without its newline.
+    let rec = parse(
+        cut.split(|b| *b == b'\n').next().unwrap(),
+        ParseOptions::STRICT,
+    )
+    .unwrap();
+    let line = build_record_line(&fields_of(&rec), GENESIS, &ChainAlg::Sha256).unwrap();
+    let one = || VerifyOptions::pinned_strict(ChainAlg::Sha256, None);
+    assert!(verify_ledger(line.line.as_bytes(), one()).unwrap().is_ok());
+    let torn = line.line.trim_end_matches('\n').as_bytes();
+    assert!(!verify_ledger(torn, one()).unwrap().is_ok());
+}
+
+#[test]
 fn hook_sees_every_record_and_can_reject() {
     let ledger = read("hmac.jsonl");
     let alg = ChainAlg::HmacSha256 { key: KEY.to_vec() };

@@ -145,10 +145,16 @@ fn event_view(header: &EntryHeader, body: Option<&Body>) -> JsonValue {
 }
 
 impl ProofBundle {
-    /// Serializes the bundle as its JSON object (see `spec/bundle.md`).
+    /// Serializes the bundle as its JSON object (see `spec/bundle.md`). The informational
+    /// `event` view is included only when the entry and the body (if any) decode, so that
+    /// [`ProofBundle::parse`] reads the output back to the same bundle.
     pub fn to_json(&self) -> JsonValue {
         let header = entry::decode_entry(&self.entry).ok();
-        let body = self.body.as_ref().and_then(|b| entry::decode_body(b).ok());
+        // None: a body that does not decode (no view then); Some(None): no body.
+        let body = match &self.body {
+            Some(b) => entry::decode_body(b).ok().map(Some),
+            None => Some(None),
+        };
         let mut m: Vec<(String, JsonValue)> = vec![
             ("format".into(), st(BUNDLE_FORMAT)),
             ("leaf_index".into(), int(self.leaf_index)),
@@ -191,7 +197,7 @@ impl ProofBundle {
                 st(String::from_utf8_lossy(&self.checkpoint).into_owned()),
             ),
         ];
-        if let Some(h) = header {
+        if let (Some(h), Some(body)) = (header, body) {
             m.push(("event".into(), event_view(&h, body.as_ref())));
         }
         JsonValue::Object(m)

@@ -641,6 +641,9 @@ pub struct ChainVerifier {
     /// `{seq, hash, timestamp}` of the last verified record.
     head: JsonValue,
     anchor_seen: bool,
+    /// The last non-empty line was fed without its `\n` (a torn write, or a caller that
+    /// strips line ends): `non_canonical` at [`finish`](Self::finish) in strict mode.
+    unterminated: bool,
     failure: Option<ChainFailure>,
 }
 
@@ -658,6 +661,7 @@ impl ChainVerifier {
             prev_seq: None,
             events: 0,
             head: JsonValue::Null,
+            unterminated: false,
             failure: None,
         })
     }
@@ -667,8 +671,10 @@ impl ChainVerifier {
         self.failure.as_ref()
     }
 
-    /// Feeds one line (its `\n` may be included or not). Lines are counted like Python's
-    /// universal newlines: a bare `\r` inside it also ends a line.
+    /// Feeds one line, with its `\n`. Lines are counted like Python's universal newlines: a
+    /// bare `\r` inside it also ends a line. In strict mode every line must end in `\n`: if
+    /// the last non-empty line fed has none (a torn write), [`finish`](Self::finish) reports
+    /// `non_canonical`; the seed-compatible mode accepts it, as the seed does.
     pub fn feed_line(&mut self, line: &[u8]) -> Result<(), &ChainFailure> {
         self.feed_line_with(line, |_| Ok(()))
     }
@@ -680,7 +686,11 @@ impl ChainVerifier {
     where
         F: FnMut(&VerifiedRecord<'_>) -> Result<(), String>,
     {
+        let terminated = line.ends_with(b"\n");
         let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if terminated || !line.is_empty() {
+            self.unterminated = !terminated;
+        }
         // Universal newlines: split on '\r'; a final empty part after a '\r' is the '\r\n'
         // ending (or nothing at EOF), not a line of its own.
         let parts: Vec<&[u8]> = line.split(|b| *b == b'\r').collect();
@@ -954,6 +964,13 @@ impl ChainVerifier {
         if let Some(f) = self.failure {
             return VerifyReport::Failed(f);
         }
+        if self.options.strict && self.unterminated {
+            // spec/mirror.md §5: each line is stable_json(record) ending in '\n'. A last line
+            // without one is a torn write (the mirror cuts it when it reopens the file).
+            return VerifyReport::Failed(
+                self.non_canonical("the last line does not end in a newline (a torn write)"),
+            );
+        }
         if !self.anchor_seen {
             let anchor = self
                 .options
@@ -982,19 +999,14 @@ impl ChainVerifier {
     }
 }
 
-/// Verifies a whole in-memory ledger (splits on `\n`; see [`ChainVerifier`] for large files).
+/// Verifies a whole in-memory ledger (splits after each `\n`; see [`ChainVerifier`] for large
+/// files).
 pub fn verify_ledger(ledger: &[u8], options: VerifyOptions) -> Result<VerifyReport, ChainError> {
     let mut v = ChainVerifier::new(options)?;
-    let mut rest = ledger;
-    while !rest.is_empty() {
-        let (line, tail) = match rest.iter().position(|b| *b == b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
+    for line in ledger.split_inclusive(|b| *b == b'\n') {
         if v.feed_line(line).is_err() {
             break;
         }
-        rest = tail;
     }
     Ok(v.finish())
 }
