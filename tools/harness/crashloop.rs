@@ -705,7 +705,9 @@ impl Harness {
     }
 
     /// Test hook: pretend `event_id` was acknowledged at `index` with `leaf_hash`.
+    /// (Used by `tests/crash_server.rs`; unused when the example itself is built as a test.)
     #[cfg(test)]
+    #[allow(dead_code)]
     pub fn forge_ack(&mut self, index: u64, event_id: &str, leaf_hash: &str) {
         self.acked.insert(
             index,
@@ -721,6 +723,7 @@ impl Harness {
 
     /// Test hook: as if the server had served this signed checkpoint note.
     #[cfg(test)]
+    #[allow(dead_code)]
     pub fn forge_served_note(&mut self, note: &[u8]) {
         self.saw_note(note);
     }
