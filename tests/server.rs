@@ -387,6 +387,21 @@ fn bad_requests_get_their_status_and_change_nothing() {
         ),
     ];
     for (what, body, token, want) in posts {
+        if want == 413 && body.len() > 4 << 20 {
+            // The server answers 413 from Content-Length alone and closes the connection,
+            // so a client still writing the body may see a broken pipe before it reads
+            // the answer (tests/hostile.rs reads that 413 over a raw socket).
+            let r = TestServer::client()
+                .post(format!("{}/v1/events", srv.url))
+                .bearer_auth(TOKEN)
+                .body(body.clone())
+                .send();
+            match r {
+                Ok(resp) => assert_eq!(resp.status().as_u16(), 413, "{what}"),
+                Err(e) => assert!(e.is_request(), "{what}: {e}"),
+            }
+            continue;
+        }
         let (s, v) = srv.post(&body, token);
         assert_eq!(s, want, "{what}: {v}");
         assert!(
