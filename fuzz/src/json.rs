@@ -83,6 +83,16 @@ fn serde_exact(v: &JsonValue) -> bool {
     }
 }
 
+/// Whether `v` holds an integer of more than 308 digits (past `f64::MAX`).
+fn has_int_beyond_f64(v: &JsonValue) -> bool {
+    match v {
+        JsonValue::Number(JsonNumber::BigInt(d)) => d.trim_start_matches('-').len() > 308,
+        JsonValue::Array(items) => items.iter().any(has_int_beyond_f64),
+        JsonValue::Object(m) => m.iter().any(|(_, v)| has_int_beyond_f64(v)),
+        _ => false,
+    }
+}
+
 /// Nesting depth of brackets in the raw input (an upper bound, strings included).
 fn bracket_depth(data: &[u8]) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
@@ -138,10 +148,12 @@ pub fn check(data: &[u8]) {
                 );
             }
         }
-        (Ok(_), Err(e)) => {
-            // serde_json stops at 128 nested levels, as we do, counted its own way.
+        (Ok(v), Err(e)) => {
+            // serde_json stops at 128 nested levels, as we do, counted its own way; and it
+            // reads integers beyond 64 bits as floats, so one past f64's range is "out of
+            // range" there and an exact integer here (and in Python).
             assert!(
-                bracket_depth(data) >= 127,
+                bracket_depth(data) >= 127 || has_int_beyond_f64(v),
                 "serde_json rejects what we accept: {e}"
             );
         }
