@@ -194,7 +194,11 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     );
     add("json", "duplicate", br#"{"a": 1, "a": 2.5e-7}"#.to_vec());
     // An integer past f64's range: exact for Python and us, "out of range" for serde_json.
-    add("json", "bigint-past-f64", format!("[-{}]", "9".repeat(400)).into_bytes());
+    add(
+        "json",
+        "bigint-past-f64",
+        format!("[-{}]", "9".repeat(400)).into_bytes(),
+    );
 
     // A policy naming the fuzz log and witnesses, then the fully cosigned checkpoint.
     let w = witnesses();
