@@ -652,9 +652,15 @@ class TlogClient:
                         break  # idle with a non-empty spool: try to replay it
                 if not self._queue and self._closing:
                     return
-                if self._queue and len(self._queue) < self.batch_size and not self._closing \
+                # Linger is a deadline, not one wait: every emit notifies the condition,
+                # and a single wait would end at the next emit, sending tiny batches.
+                deadline = time.monotonic() + self.linger
+                while self._queue and len(self._queue) < self.batch_size and not self._closing \
                         and not self._flush_requested and self.linger > 0:
-                    self._cond.wait(self.linger)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 batch = self._take_batch()
                 self._cond.notify_all()  # room in the queue
             if not batch:
