@@ -63,6 +63,12 @@ impl RocksStore {
             o.set_write_buffer_size(WRITE_BUFFER_BYTES);
             let mut b = BlockBasedOptions::default();
             b.set_block_cache(&cache);
+            // Index and filter blocks live in the (bounded) block cache too, so memory does
+            // not grow with the number of entries; L0's and the high-priority pool keep the
+            // hot ones resident.
+            b.set_cache_index_and_filter_blocks(true);
+            b.set_cache_index_and_filter_blocks_with_high_priority(true);
+            b.set_pin_l0_filter_and_index_blocks_in_cache(true);
             b.set_bloom_filter(10.0, false);
             if table == Table::Hashes || table == Table::Entries {
                 // Values are up to 8 KiB (256 hashes) or ~100 KiB (bundles): larger blocks.
