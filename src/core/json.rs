@@ -766,20 +766,31 @@ fn write_compact(out: &mut String, v: &JsonValue) {
 }
 
 fn write_compact_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0}'..='\u{1f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            _ => out.push(c),
+    // Runs of bytes that need no escape are copied whole (escapes are all ASCII, so a run
+    // boundary is always a char boundary).
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(esc);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -1277,6 +1288,43 @@ mod tests {
             let _ = parse(&text, ParseOptions::PYTHON);
             text.truncate(i);
             let _ = parse(&text, ParseOptions::STRICT);
+        }
+    }
+
+    #[test]
+    fn compact_strings_escape_exactly_quotes_backslashes_and_controls() {
+        // The reference: escape char by char.
+        fn reference(s: &str) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{0}'..='\u{1f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    _ => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let cases = [
+            "",
+            "plain",
+            "origin\n— 12\nabc=\n\n\u{2014} sig\n",
+            "\"q\" \\ back",
+            "\u{0}\u{1}\u{8}\u{c}\u{1f} ctl",
+            "ünïcödé 日本 🦀\t",
+            "\n",
+        ];
+        for c in cases {
+            let mut out = String::new();
+            write_compact_string(&mut out, c);
+            assert_eq!(out, reference(c), "{c:?}");
+            // And it parses back to the same string.
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), c);
         }
     }
 }

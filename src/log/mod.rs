@@ -10,6 +10,7 @@
 
 pub mod event;
 pub mod fsck;
+pub mod hashcache;
 pub mod layout;
 pub mod mirror;
 pub(crate) mod sequencer;
@@ -264,6 +265,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
     started: Instant,
+    /// Full hash chunks of the upper levels, for proofs (`hashcache`).
+    hash_cache: hashcache::HashChunkCache,
 }
 
 /// Events prepared for appending, or why each could not be.
@@ -407,6 +410,7 @@ impl Log {
                 writer: Mutex::new(Some(handle)),
                 metrics,
                 started: Instant::now(),
+                hash_cache: hashcache::HashChunkCache::new(hashcache::HASH_CACHE_BYTES),
             }),
         })
     }
@@ -874,8 +878,10 @@ impl Log {
 
     /// A reader of stored hashes.
     pub fn hash_reader(&self) -> impl HashReader + '_ {
-        StoreHashReader {
+        hashcache::CachedHashReader {
             store: &*self.shared.store,
+            cache: &self.shared.hash_cache,
+            size: self.tree_size(),
         }
     }
 
@@ -902,6 +908,27 @@ impl Log {
         proof::prove_inclusion(index, tree_size, &self.hash_reader()).map_err(proof_err)
     }
 
+    /// The leaf hash of `index` and its inclusion proof in the tree at `tree_size`, read
+    /// together (one store read for both).
+    pub fn inclusion_proof_with_leaf(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<(Hash, Vec<Hash>), LogError> {
+        self.check_size(tree_size)?;
+        let reader = WithLeaf {
+            inner: self.hash_reader(),
+            leaf: merkle::NodeId::new(0, index),
+            got: std::cell::Cell::new(None),
+        };
+        let proof = proof::prove_inclusion(index, tree_size, &reader).map_err(proof_err)?;
+        let leaf = reader
+            .got
+            .get()
+            .ok_or_else(|| LogError::Internal("leaf hash not read".into()))?;
+        Ok((leaf, proof))
+    }
+
     /// The consistency proof from `old_size` to `new_size`.
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(new_size)?;
@@ -915,6 +942,24 @@ impl Log {
         if let Some(h) = self.shared.writer.lock().expect("writer lock").take() {
             let _ = h.join();
         }
+    }
+}
+
+/// A reader that also reads one more node (the proven leaf) in the same call.
+struct WithLeaf<R> {
+    inner: R,
+    leaf: merkle::NodeId,
+    got: std::cell::Cell<Option<Hash>>,
+}
+
+impl<R: HashReader> HashReader for WithLeaf<R> {
+    fn read_hashes(&self, nodes: &[merkle::NodeId]) -> Result<Vec<Hash>, merkle::HashReadError> {
+        let mut all = Vec::with_capacity(nodes.len() + 1);
+        all.extend_from_slice(nodes);
+        all.push(self.leaf);
+        let mut hashes = self.inner.read_hashes(&all)?;
+        self.got.set(hashes.pop());
+        Ok(hashes)
     }
 }
 

@@ -600,8 +600,7 @@ pub async fn inclusion_proof(
             "leaf {index} is not covered by the checkpoint at size {size} (yet)"
         )));
     }
-    let proof = st.log.inclusion_proof(index, size)?;
-    let leaf = st.log.leaf_hash(index)?;
+    let (leaf, proof) = st.log.inclusion_proof_with_leaf(index, size)?;
     Ok(json_response(
         StatusCode::OK,
         &obj(vec![
