@@ -45,6 +45,13 @@ pub const HASH_CACHE_BYTES: usize = 32 << 20;
 /// Bytes of a full hash chunk.
 const CHUNK_BYTES: usize = CHUNK_WIDTH as usize * HASH_SIZE;
 
+/// A chunk's bytes, shared with readers.
+type ChunkBytes = Arc<[u8]>;
+/// Full chunks by (level, chunk number).
+type FullChunks = HashMap<(u8, u64), ChunkBytes>;
+/// Per level: the latest right-edge chunk read (chunk number, bytes).
+type EdgeChunks = Vec<Option<(u64, ChunkBytes)>>;
+
 /// A bounded cache of hash chunks: the full (immutable) chunks of the upper levels, and the
 /// right-edge (partial) chunk of every level.
 ///
@@ -53,9 +60,9 @@ const CHUNK_BYTES: usize = CHUNK_WIDTH as usize * HASH_SIZE;
 pub struct HashChunkCache {
     budget: usize,
     used: AtomicUsize,
-    full: RwLock<HashMap<(u8, u64), Arc<[u8]>>>,
+    full: RwLock<FullChunks>,
     /// Per level: the chunk number and bytes of the latest right-edge chunk read.
-    edge: RwLock<Vec<Option<(u64, Arc<[u8]>)>>>,
+    edge: RwLock<EdgeChunks>,
 }
 
 impl HashChunkCache {
