@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use llm_audit_trail::core::chain::{
     build_record_line, chain_digest, verify_ledger, Anchor, ChainAlg, ChainVerifier, FailureCode,
-    RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS,
+    RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS, SCHEMA_VERSION,
 };
 use llm_audit_trail::core::entry::format_timestamp;
-use llm_audit_trail::core::json::{parse, JsonNumber, JsonValue, ParseOptions};
+use llm_audit_trail::core::json::{
+    parse, python_dumps_sorted, JsonNumber, JsonValue, ParseOptions,
+};
 use proptest::prelude::*;
 
 const KEY: &[u8] = b"k-secret";
@@ -595,5 +597,65 @@ proptest! {
             panic!("wrong algorithm accepted")
         };
         prop_assert_eq!((f.code, f.line), (FailureCode::HashAlgMismatch, Some(1)));
+    }
+}
+
+/// The line is the body's sorted JSON with `curr_hash` spliced in at its sorted place: the
+/// same bytes as serialising the whole record, whatever extra fields sort around it.
+#[test]
+fn line_matches_the_sorted_record() {
+    let extras: [&[&str]; 6] = [
+        &[],
+        &["a"],
+        &["b", "zz"],
+        &["cu", "curr", "curr_hash_x", "curr_g"],
+        &["\u{e9}t\u{e9}", "~"],
+        &["aaa", "cz", "d"],
+    ];
+    for (n, names) in extras.iter().enumerate() {
+        let fields = RecordFields {
+            schema_version: SCHEMA_VERSION.into(),
+            seq: n as u64,
+            event_id: format!("00000000-0000-4000-8000-00000000000{n}"),
+            timestamp: "2026-01-02T03:04:05.000006Z".into(),
+            event_type: "Evaluation".into(),
+            actor: if n % 2 == 0 {
+                Some("alice \"q\" \u{1f980}".into())
+            } else {
+                None
+            },
+            system: None,
+            model_id: Some("m".into()),
+            dataset_id: None,
+            deployment_id: None,
+            details: parse(
+                br#"{"z":1,"a":[1.5,"\u00e9",null],"m":{"y":true,"b":false}}"#,
+                ParseOptions::STRICT,
+            )
+            .unwrap(),
+            extra: names
+                .iter()
+                .map(|k| (k.to_string(), JsonValue::String(format!("v-{k}"))))
+                .collect(),
+        };
+        for alg in [
+            ChainAlg::Sha256,
+            ChainAlg::HmacSha256 { key: b"k".to_vec() },
+        ] {
+            let built = build_record_line(&fields, GENESIS, &alg).unwrap();
+            assert_eq!(
+                built.line,
+                format!("{}\n", python_dumps_sorted(&built.record)),
+                "extras {names:?}"
+            );
+            let JsonValue::Object(mut members) = built.record.clone() else {
+                panic!("an object")
+            };
+            members.retain(|(k, _)| k != "curr_hash");
+            assert_eq!(
+                built.curr_hash,
+                chain_digest(GENESIS, &JsonValue::Object(members), alg.key())
+            );
+        }
     }
 }

@@ -40,7 +40,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::hash::hex_encode;
 use crate::core::json::{
-    parse, python_dumps_sorted, JsonNumber, JsonValue, ParseOptions, MAX_JSON_INPUT_BYTES,
+    parse, python_dumps_sorted, write_python_member, JsonNumber, JsonValue, ParseOptions,
+    MAX_JSON_INPUT_BYTES,
 };
 
 /// The record format version the seed writes (`SCHEMA_VERSION`).
@@ -141,7 +142,8 @@ impl ChainAlg {
         }
     }
 
-    fn key(&self) -> Option<&[u8]> {
+    /// The HMAC key, or `None` for plain SHA-256.
+    pub fn key(&self) -> Option<&[u8]> {
         match self {
             ChainAlg::Sha256 => None,
             ChainAlg::HmacSha256 { key } => Some(key),
@@ -160,7 +162,11 @@ impl ChainAlg {
 /// `hex(HMAC-SHA256(key, prev_hash || stable_json(body)))` when a key is given.
 /// `body` is the record without `curr_hash`.
 pub fn chain_digest(prev_hash: &str, body: &JsonValue, key: Option<&[u8]>) -> String {
-    let body_json = python_dumps_sorted(body);
+    digest_hex(prev_hash, &python_dumps_sorted(body), key)
+}
+
+/// `hex(SHA-256(prev_hash || body_json))`, or the HMAC-SHA256 with `key`.
+fn digest_hex(prev_hash: &str, body_json: &str, key: Option<&[u8]>) -> String {
     match key {
         Some(key) => {
             let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
@@ -278,11 +284,48 @@ pub fn build_record_line(
         return Err(ChainError::NonFiniteValue);
     }
     // curr_hash = digest(prev_hash || stable_json(body)), body = record without curr_hash.
-    let curr_hash = chain_digest(prev_hash, &record, alg.key());
-    if let JsonValue::Object(m) = &mut record {
-        m.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
+    // The line is the same sorted JSON with the curr_hash member inserted at its place, so
+    // the body is serialised once (`line_matches_the_sorted_record` checks the splice).
+    let JsonValue::Object(m) = &mut record else {
+        unreachable!("built as an object")
+    };
+    let mut sorted: Vec<&(String, JsonValue)> = m.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut body = String::with_capacity(512);
+    body.push('{');
+    // Where the curr_hash member goes: the byte offset, and whether a member precedes it.
+    let mut splice: Option<(usize, bool)> = None;
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if splice.is_none() && k.as_bytes() > b"curr_hash".as_slice() {
+            splice = Some((body.len(), i > 0));
+        }
+        if i > 0 {
+            body.push(',');
+        }
+        write_python_member(&mut body, k, v);
     }
-    let mut line = python_dumps_sorted(&record);
+    let splice = splice.unwrap_or((body.len(), !sorted.is_empty()));
+    body.push('}');
+    let curr_hash = digest_hex(prev_hash, &body, alg.key());
+    let member = format!("\"curr_hash\":\"{curr_hash}\"");
+    let mut line = String::with_capacity(body.len() + member.len() + 2);
+    line.push_str(&body[..splice.0]);
+    match splice {
+        // After another member: `,"curr_hash":…` (the next member keeps its comma).
+        (_, true) => {
+            line.push(',');
+            line.push_str(&member);
+        }
+        // First member: `"curr_hash":…,` unless it is the only one.
+        (at, false) => {
+            line.push_str(&member);
+            if at + 1 < body.len() {
+                line.push(',');
+            }
+        }
+    }
+    line.push_str(&body[splice.0..]);
+    m.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
     if line.len() > MAX_RECORD_LINE_BYTES {
         return Err(ChainError::LineTooLong {
             len: line.len(),

@@ -668,8 +668,21 @@ fn write_number(out: &mut String, n: &JsonNumber) {
 /// `\n \r \t \b \f` short escapes, every other char outside 0x20..=0x7E as `\uxxxx`
 /// (lower-case hex), chars above U+FFFF as a UTF-16 surrogate pair.
 fn write_python_ascii_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    // Runs of printable ASCII other than `"` and `\` are copied whole; everything else is
+    // escaped as Python's `json.dumps(ensure_ascii=True)` does.
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        let c = s[i..].chars().next().expect("a char starts here");
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -678,7 +691,6 @@ fn write_python_ascii_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for u in c.encode_utf16(&mut units) {
@@ -686,7 +698,10 @@ fn write_python_ascii_string(out: &mut String, s: &str) {
                 }
             }
         }
+        i += c.len_utf8();
+        start = i;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -723,6 +738,13 @@ fn write_python_sorted(out: &mut String, v: &JsonValue) {
             out.push('}');
         }
     }
+}
+
+/// One object member `"key":value` as [`python_dumps_sorted`] writes it.
+pub fn write_python_member(out: &mut String, key: &str, value: &JsonValue) {
+    write_python_ascii_string(out, key);
+    out.push(':');
+    write_python_sorted(out, value);
 }
 
 /// Exactly `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True)` as
@@ -1325,6 +1347,46 @@ mod tests {
             assert_eq!(out, reference(c), "{c:?}");
             // And it parses back to the same string.
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn python_ascii_strings_escape_like_the_char_by_char_reference() {
+        fn reference(s: &str) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    ' '..='~' => out.push(c),
+                    _ => {
+                        let mut units = [0u16; 2];
+                        for u in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{u:04x}"));
+                        }
+                    }
+                }
+            }
+            out.push('"');
+            out
+        }
+        let cases = [
+            "",
+            "plain ascii ~",
+            "q\"b\\n\nr\rt\tb\u{8}f\u{c}z\u{0}\u{1f}\u{7f}",
+            "é日本🦀 mixed é",
+            "🦀",
+            "end\u{80}",
+        ];
+        for c in cases {
+            let mut out = String::new();
+            write_python_ascii_string(&mut out, c);
+            assert_eq!(out, reference(c), "{c:?}");
         }
     }
 }
