@@ -363,6 +363,11 @@ fn sigterm_on_a_full_disk_exits_and_a_restart_needs_space() {
         return;
     };
     let data = mnt.path.join("data");
+    // What the operator will free later: a restart replays the write-ahead log and flushes
+    // it to a table file, which needs about as much space again as the data acknowledged
+    // since the last flush.
+    let ballast = mnt.path.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 8 << 20]).unwrap();
     let server = Server::start(&data, &tmp.path().join("serve1.log")).unwrap();
     let token = std::fs::read_to_string(data.join("default.token")).unwrap();
     let token = token.trim().to_string();
@@ -407,6 +412,7 @@ fn sigterm_on_a_full_disk_exits_and_a_restart_needs_space() {
 
     // Space back: everything acknowledged is there and the mirror is complete again.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&ballast).unwrap();
     let server = Server::start(&data, &tmp.path().join("serve3.log")).unwrap();
     check_acked(&server.url, &acked);
     let (s, v) = post(&server.url, &token, &fat_batch("b", 0));

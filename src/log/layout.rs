@@ -79,9 +79,14 @@ pub fn read_body(store: &dyn Store, index: u64) -> Result<Option<BodyRecord>, St
 pub const CHUNK_WIDTH: u64 = 256;
 /// Leaves an entry bundle holds.
 pub const BUNDLE_WIDTH: u64 = 256;
-/// Version of this layout, stored in `meta/layout`.
-pub const LAYOUT_VERSION: &[u8] = b"2";
-/// The previous layout, migrated on open by [`migrate_v1`].
+/// Version of this layout, stored in `meta/layout`. Layout 3 grows partial bundles and
+/// chunks by appends ([`crate::storage::Op::Append`], a RocksDB merge operator), which a
+/// binary of layout 2 could not read.
+pub const LAYOUT_VERSION: &[u8] = b"3";
+/// Layout 2: the same keys and values, written by puts only; opening it only records
+/// layout 3.
+pub const LAYOUT_V2: &[u8] = b"2";
+/// Layout 1, migrated on open by [`migrate_v1`].
 pub const LAYOUT_V1: &[u8] = b"1";
 
 /// Meta key of the committed tree size.

@@ -340,7 +340,18 @@ impl Log {
             Some(v) if v == layout::LAYOUT_VERSION => {}
             Some(v) if v == layout::LAYOUT_V1 => {
                 let moved = layout::migrate_v1(&*store)?;
-                tracing::info!(moved, "storage layout 1 migrated to 2 (lookup table)");
+                tracing::info!(moved, "storage layout 1 migrated to 3 (lookup table)");
+            }
+            Some(v) if v == layout::LAYOUT_V2 => {
+                // Same data; from now on partial values may be extended by appends.
+                let mut b = Batch::new();
+                b.put(
+                    Table::Meta,
+                    layout::META_LAYOUT,
+                    layout::LAYOUT_VERSION.to_vec(),
+                );
+                store.write(b)?;
+                tracing::info!("storage layout 2 marked 3 (appends)");
             }
             _ => return Err(LogError::Corrupt("unknown storage layout version".into())),
         }

@@ -70,8 +70,38 @@ pub(crate) struct WriterState {
     pub bundle: Vec<u8>,
     /// The partial body bundle, as stored.
     pub bodies: Vec<u8>,
+    /// How many leading bytes of each of `chunks` the store holds (`None`: unknown, so the
+    /// next write puts the whole value). New bytes are appended ([`Op::Append`]), never
+    /// rewritten: a group of `g` events writes `O(g)` bytes, not the whole partial bundle.
+    ///
+    /// [`Op::Append`]: crate::storage::Op::Append
+    pub chunks_stored: Vec<Option<usize>>,
+    /// Leading bytes of `bundle` the store holds.
+    pub bundle_stored: Option<usize>,
+    /// Leading bytes of `bodies` the store holds.
+    pub bodies_stored: Option<usize>,
     /// Size of the latest stored checkpoint.
     pub checkpoint_size: u64,
+}
+
+/// Adds to `batch` what makes the stored value of `key` equal to `value`, when the store
+/// holds its first `stored` bytes: an append of the rest, or a put of the whole value when
+/// the key is new (`Some(0)`) or its stored length is unknown (`None`).
+fn write_grown(
+    batch: &mut Batch,
+    table: Table,
+    key: impl Into<Vec<u8>>,
+    value: &[u8],
+    stored: Option<usize>,
+) {
+    match stored {
+        Some(n) if n > 0 && n <= value.len() => {
+            if n < value.len() {
+                batch.append(table, key, value[n..].to_vec());
+            }
+        }
+        _ => batch.put(table, key, value.to_vec()),
+    }
 }
 
 impl WriterState {
@@ -83,11 +113,13 @@ impl WriterState {
         let frontier = Frontier::load(tree_size, &reader)
             .map_err(|e| LogError::Corrupt(format!("loading the tree's right edge: {e}")))?;
         let mut chunks = Vec::new();
+        let mut chunks_stored = Vec::new();
         let mut level = 0u8;
         while level < 64 && (tree_size >> level) > 0 {
             let count = tree_size >> level;
             let partial = count % CHUNK_WIDTH;
             let mut chunk = Vec::new();
+            let mut stored = Some(0);
             if partial > 0 {
                 let key = layout::chunk_key(level, count / CHUNK_WIDTH);
                 let v = store.get(Table::Hashes, &key)?.ok_or_else(|| {
@@ -104,9 +136,12 @@ impl WriterState {
                         v.len()
                     )));
                 }
+                // Longer than the tree says (never written so): the next write puts it.
+                stored = (v.len() == want).then_some(want);
                 chunk = v[..want].to_vec();
             }
             chunks.push(chunk);
+            chunks_stored.push(stored);
             level += 1;
         }
         let mut bundle = Vec::new();
@@ -144,8 +179,11 @@ impl WriterState {
             tree_size,
             frontier,
             chunks,
+            bundle_stored: Some(bundle.len()),
+            bodies_stored: Some(bodies.len()),
             bundle,
             bodies,
+            chunks_stored,
             checkpoint_size,
         })
     }
@@ -341,6 +379,7 @@ impl Writer {
         // Durable point: the body and its salt are gone from the store once this returns.
         self.store.write(batch)?;
         if in_partial {
+            self.state.bodies_stored = Some(new.len());
             self.state.bodies = new;
         }
         Ok(())
@@ -467,11 +506,15 @@ impl Writer {
                 self.state.bundle.extend_from_slice(&ev.entry_bytes);
                 bundle_dirty = true;
                 if (index + 1) % BUNDLE_WIDTH == 0 {
-                    batch.put(
+                    write_grown(
+                        &mut batch,
                         Table::Entries,
                         be(index / BUNDLE_WIDTH),
-                        std::mem::take(&mut self.state.bundle),
+                        &self.state.bundle,
+                        self.state.bundle_stored,
                     );
+                    self.state.bundle.clear();
+                    self.state.bundle_stored = Some(0);
                     bundle_dirty = false;
                 }
                 // New stored hashes (Go sumdb/tlog StoredHashes), into their level's chunk.
@@ -481,6 +524,7 @@ impl Writer {
                     let level = node.level as usize;
                     if self.state.chunks.len() <= level {
                         self.state.chunks.resize(level + 1, Vec::new());
+                        self.state.chunks_stored.resize(level + 1, Some(0));
                     }
                     let chunk = &mut self.state.chunks[level];
                     debug_assert_eq!(
@@ -491,22 +535,30 @@ impl Writer {
                     chunk.extend_from_slice(hash.as_bytes());
                     dirty[level] = true;
                     if (node.index + 1) % CHUNK_WIDTH == 0 {
-                        batch.put(
+                        write_grown(
+                            &mut batch,
                             Table::Hashes,
                             layout::chunk_key(node.level, node.index / CHUNK_WIDTH),
-                            std::mem::take(chunk),
+                            chunk,
+                            self.state.chunks_stored[level],
                         );
+                        chunk.clear();
+                        self.state.chunks_stored[level] = Some(0);
                         dirty[level] = false;
                     }
                 }
                 // The private body, separately erasable, into the partial body bundle.
                 layout::push_present_body(&mut self.state.bodies, &ev.salt, &ev.body_bytes);
                 if (index + 1) % BUNDLE_WIDTH == 0 {
-                    batch.put(
+                    write_grown(
+                        &mut batch,
                         Table::Bodies,
                         be(index / BUNDLE_WIDTH),
-                        std::mem::take(&mut self.state.bodies),
+                        &self.state.bodies,
+                        self.state.bodies_stored,
                     );
+                    self.state.bodies.clear();
+                    self.state.bodies_stored = Some(0);
                 }
                 // Unique indexes: one put each; postings gathered per value below.
                 let h = &ev.header;
@@ -539,28 +591,38 @@ impl Writer {
             // Only duplicates: nothing to write.
             return Ok((results, None));
         }
-        // Partial chunks and bundle as they now stand.
+        // Partial chunks and bundles: what this group added to them. (Should the write
+        // fail, `commit_group` reloads all of this state from the store.)
         for (level, d) in dirty.iter().enumerate() {
             if *d {
                 let count = size >> level;
-                batch.put(
+                write_grown(
+                    &mut batch,
                     Table::Hashes,
                     layout::chunk_key(level as u8, count / CHUNK_WIDTH),
-                    self.state.chunks[level].clone(),
+                    &self.state.chunks[level],
+                    self.state.chunks_stored[level],
                 );
+                self.state.chunks_stored[level] = Some(self.state.chunks[level].len());
             }
         }
         if bundle_dirty {
-            batch.put(
+            write_grown(
+                &mut batch,
                 Table::Entries,
                 be(size / BUNDLE_WIDTH),
-                self.state.bundle.clone(),
+                &self.state.bundle,
+                self.state.bundle_stored,
             );
-            batch.put(
+            self.state.bundle_stored = Some(self.state.bundle.len());
+            write_grown(
+                &mut batch,
                 Table::Bodies,
                 be(size / BUNDLE_WIDTH),
-                self.state.bodies.clone(),
+                &self.state.bodies,
+                self.state.bodies_stored,
             );
+            self.state.bodies_stored = Some(self.state.bodies.len());
         }
         for ((k, v), indexes) in &postings {
             let mut value = Vec::with_capacity(indexes.len() * 8);

@@ -139,6 +139,9 @@ impl Store for MemoryStore {
                     Op::Delete(k) => {
                         t.remove(&k);
                     }
+                    Op::Append(k, v) => {
+                        t.entry(k).or_default().extend_from_slice(&v);
+                    }
                 }
             }
         }

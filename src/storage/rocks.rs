@@ -25,6 +25,29 @@ const LOOKUP_PREFIX: usize = 9;
 /// Hash buckets of a lookup memtable (a 64 MiB memtable holds about 10^6 keys).
 const LOOKUP_BUCKETS: usize = 1 << 18;
 
+/// Name of the merge operator behind [`Op::Append`](super::Op::Append), recorded by RocksDB
+/// in the folder's OPTIONS file.
+const APPEND_OPERATOR: &str = "tlog.append";
+
+/// [`Op::Append`](super::Op::Append) as a RocksDB merge: the existing value (if any), then
+/// every operand, concatenated. Associative, so RocksDB may also combine operands early
+/// (partial merges in flushes and compactions).
+fn concat_merge(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &rocksdb::MergeOperands,
+) -> Option<Vec<u8>> {
+    let len = existing.map_or(0, <[u8]>::len) + operands.iter().map(<[u8]>::len).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    if let Some(e) = existing {
+        out.extend_from_slice(e);
+    }
+    for op in operands.iter() {
+        out.extend_from_slice(op);
+    }
+    Some(out)
+}
+
 /// A RocksDB database in a folder.
 pub struct RocksStore {
     db: DB,
@@ -61,6 +84,7 @@ impl RocksStore {
             let mut o = Options::default();
             o.set_compression_type(DBCompressionType::None);
             o.set_write_buffer_size(WRITE_BUFFER_BYTES);
+            o.set_merge_operator_associative(APPEND_OPERATOR, concat_merge);
             let mut b = BlockBasedOptions::default();
             b.set_block_cache(&cache);
             // Index and filter blocks live in the (bounded) block cache too, so memory does
@@ -209,6 +233,7 @@ impl Store for RocksStore {
             match op {
                 Op::Put(k, v) => wb.put_cf(cf, k, v),
                 Op::Delete(k) => wb.delete_cf(cf, k),
+                Op::Append(k, v) => wb.merge_cf(cf, k, v),
             }
         }
         let mut wo = WriteOptions::default();
