@@ -275,7 +275,7 @@ type Prepared = Vec<Result<PreparedEvent, AppendError>>;
 /// Batches at least this many events a core are prepared on several cores.
 const PARALLEL_PREPARE_MIN: usize = 256;
 /// The writer's answer to one append request.
-type ReplyRx = oneshot::Receiver<Result<Vec<Result<Appended, AppendError>>, LogError>>;
+type ReplyRx = oneshot::Receiver<sequencer::AppendReply>;
 
 /// A handle on an open log. Cheap to clone; the writer stops when [`Log::close`] is called.
 #[derive(Clone)]
@@ -545,7 +545,7 @@ impl Log {
         let prepared = Self::prepare_all(events);
         let (prepared, rx) = self.request_append(prepared)?;
         let done = match rx {
-            Some(rx) => rx.await.map_err(|_| LogError::Closed)??,
+            Some(rx) => rx.await.map_err(|_| LogError::Closed)?.into_results()?,
             None => Vec::new(),
         };
         Ok(Self::merge_results(prepared, done))
@@ -558,7 +558,7 @@ impl Log {
     ) -> Result<Vec<Result<Appended, AppendError>>, LogError> {
         let (prepared, rx) = self.request_append(prepared)?;
         let done = match rx {
-            Some(rx) => rx.await.map_err(|_| LogError::Closed)??,
+            Some(rx) => rx.await.map_err(|_| LogError::Closed)?.into_results()?,
             None => Vec::new(),
         };
         Ok(Self::merge_results(prepared, done))
@@ -573,7 +573,10 @@ impl Log {
         let prepared = Self::prepare_all(events);
         let (prepared, rx) = self.request_append(prepared)?;
         let done = match rx {
-            Some(rx) => rx.blocking_recv().map_err(|_| LogError::Closed)??,
+            Some(rx) => rx
+                .blocking_recv()
+                .map_err(|_| LogError::Closed)?
+                .into_results()?,
             None => Vec::new(),
         };
         Ok(Self::merge_results(prepared, done))
