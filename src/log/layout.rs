@@ -3,7 +3,8 @@
 //! - Hash chunks: the stored hashes of one level are cut into chunks of
 //!   [`CHUNK_WIDTH`] = 256 consecutive nodes; key `level (u8) || chunk (u64 BE)`, value the
 //!   concatenated 32-byte hashes present so far. Level `8K` chunks are exactly the C2SP
-//!   tlog-tiles hash tiles of level `K`.
+//!   tlog-tiles hash tiles of level `K`. A partial chunk (and a partial bundle below) grows
+//!   by appends ([`crate::storage::Op::Append`]), never by rewrites: layout 3.
 //! - Entry bundles: leaves `256N .. 256N+255` under key `N (u64 BE)`, as a C2SP tlog-tiles
 //!   entry bundle (each leaf: u16 BE length || bytes).
 //! - Bodies: key `N (u64 BE)`, the body records of leaves `256N .. 256N+255`, each as u32 BE
@@ -134,7 +135,8 @@ pub fn event_id_key(event_id: &str) -> [u8; LOOKUP_KEY_LEN] {
 }
 
 /// Moves the unique keys of layout 1 (`b'e' || event_id` and `b'h' || hash` in the index
-/// table) to the lookup table, then records layout 2.
+/// table) to the lookup table, then records the current layout (layout 3; 2 needs no data
+/// change).
 ///
 /// Crash safety: each step is one atomic batch that puts a slice of keys into the lookup
 /// table and deletes them from the index table, so a crash leaves every key in exactly one
