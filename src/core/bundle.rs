@@ -25,7 +25,11 @@ pub const MAX_BUNDLE_SIZE: usize = 1 << 20;
 
 /// Standard base64 (with padding), as C2SP formats use.
 pub fn b64(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
+    // Into a String of the right size (`encode` builds a zeroed buffer first: a calloc that
+    // showed in the proof endpoint's profile).
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    STANDARD.encode_string(bytes, &mut out);
+    out
 }
 
 /// Why a bundle is malformed or does not verify.

@@ -98,22 +98,6 @@ impl HashChunkCache {
         lowest
     }
 
-    fn get_full(&self, level: u8, chunk: u64) -> Option<Arc<[u8]>> {
-        self.full
-            .read()
-            .expect("hash cache lock")
-            .get(&(level, chunk))
-            .cloned()
-    }
-
-    /// The cached edge chunk `chunk` of `level` if it holds at least `len` bytes.
-    fn get_edge(&self, level: u8, chunk: u64, len: usize) -> Option<Arc<[u8]>> {
-        match &self.edge.read().expect("hash cache lock")[level as usize] {
-            Some((c, bytes)) if *c == chunk && bytes.len() >= len => Some(bytes.clone()),
-            _ => None,
-        }
-    }
-
     fn insert_full(&self, level: u8, chunk: u64, bytes: &[u8]) {
         if bytes.len() != CHUNK_BYTES {
             return;
@@ -159,15 +143,13 @@ pub struct CachedHashReader<'a> {
 
 /// Where one requested node's hash comes from.
 enum Source {
-    /// A chunk from the cache: (chunk, byte offset).
-    Cached(Arc<[u8]>, usize),
+    /// Found in the cache (already in the output).
+    Done,
     /// A chunk read from the store: (key number, byte offset).
     Read(usize, usize),
     /// Folded from `count` leaf hashes starting at byte offset `off` of a level-0 chunk
     /// read from the store (key number).
     Derived(usize, usize, usize),
-    /// Folded from `count` leaf hashes starting at byte offset `off` of a cached chunk.
-    CachedDerived(Arc<[u8]>, usize, usize),
 }
 
 impl CachedHashReader<'_> {
@@ -175,12 +157,26 @@ impl CachedHashReader<'_> {
         (self.size >> level) >= (chunk + 1) * CHUNK_WIDTH
     }
 
-    /// The cached chunk `chunk` of `level` if it holds at least `len` bytes.
-    fn cached(&self, lowest_cached: u8, level: u8, chunk: u64, len: usize) -> Option<Arc<[u8]>> {
+    /// The cached chunk `chunk` of `level` if it holds at least `len` bytes, looked up in
+    /// the cache's maps as held by the caller (one lock each a call, not a node).
+    fn cached<'m>(
+        &self,
+        maps: &'m (
+            std::sync::RwLockReadGuard<'_, FullChunks>,
+            std::sync::RwLockReadGuard<'_, EdgeChunks>,
+        ),
+        lowest_cached: u8,
+        level: u8,
+        chunk: u64,
+        len: usize,
+    ) -> Option<&'m [u8]> {
         if level >= lowest_cached && self.is_full(level, chunk) {
-            self.cache.get_full(level, chunk)
+            maps.0.get(&(level, chunk)).map(|c| &c[..])
         } else {
-            self.cache.get_edge(level, chunk, len)
+            match &maps.1[level as usize] {
+                Some((c, bytes)) if *c == chunk && bytes.len() >= len => Some(&bytes[..]),
+                _ => None,
+            }
         }
     }
 }
@@ -200,36 +196,48 @@ impl HashReader for CachedHashReader<'_> {
             }
         };
         let mut sources = Vec::with_capacity(nodes.len());
-        for n in nodes {
+        let mut out: Vec<Option<Hash>> = vec![None; nodes.len()];
+        // Both maps are read-locked once for the whole call, and released before the store
+        // read (whose callback inserts).
+        let maps = (
+            self.cache.full.read().expect("hash cache lock"),
+            self.cache.edge.read().expect("hash cache lock"),
+        );
+        for (pos, n) in nodes.iter().enumerate() {
             if n.level >= 64 {
                 return Err(HashReadError(format!("no stored hash {n:?}")));
             }
             let chunk = n.index / CHUNK_WIDTH;
             let off = (n.index % CHUNK_WIDTH) as usize * HASH_SIZE;
-            let source =
-                if let Some(c) = self.cached(lowest_cached, n.level, chunk, off + HASH_SIZE) {
-                    Source::Cached(c, off)
-                } else if n.level >= lowest_cached && self.is_full(n.level, chunk) {
-                    Source::Read(key_of(n.level, chunk), off)
-                } else if (1..=DERIVED_LEVELS).contains(&n.level)
-                    && (n.index + 1) << n.level <= self.size
-                {
-                    let first = n.index << n.level;
-                    let chunk0 = first / CHUNK_WIDTH;
-                    let off0 = (first % CHUNK_WIDTH) as usize * HASH_SIZE;
-                    let count = 1usize << n.level;
-                    match self.cached(lowest_cached, 0, chunk0, off0 + count * HASH_SIZE) {
-                        Some(c) => Source::CachedDerived(c, off0, count),
-                        None => Source::Derived(key_of(0, chunk0), off0, count),
+            let source = if let Some(c) =
+                self.cached(&maps, lowest_cached, n.level, chunk, off + HASH_SIZE)
+            {
+                out[pos] = c.get(off..off + HASH_SIZE).and_then(Hash::from_slice);
+                Source::Done
+            } else if n.level >= lowest_cached && self.is_full(n.level, chunk) {
+                Source::Read(key_of(n.level, chunk), off)
+            } else if (1..=DERIVED_LEVELS).contains(&n.level)
+                && (n.index + 1) << n.level <= self.size
+            {
+                let first = n.index << n.level;
+                let chunk0 = first / CHUNK_WIDTH;
+                let off0 = (first % CHUNK_WIDTH) as usize * HASH_SIZE;
+                let count = 1usize << n.level;
+                match self.cached(&maps, lowest_cached, 0, chunk0, off0 + count * HASH_SIZE) {
+                    Some(c) => {
+                        out[pos] = c.get(off0..off0 + count * HASH_SIZE).map(fold_leaves);
+                        Source::Done
                     }
-                } else {
-                    Source::Read(key_of(n.level, chunk), off)
-                };
+                    None => Source::Derived(key_of(0, chunk0), off0, count),
+                }
+            } else {
+                Source::Read(key_of(n.level, chunk), off)
+            };
             sources.push(source);
         }
+        drop(maps);
 
         let store_keys: Vec<Vec<u8>> = keys.iter().map(|&(l, c)| chunk_key(l, c)).collect();
-        let mut out: Vec<Option<Hash>> = vec![None; nodes.len()];
         let mut fill = |key: usize, value: Option<&[u8]>| {
             let Some(chunk) = value else { return };
             let (level, index) = keys[key];
@@ -256,17 +264,6 @@ impl HashReader for CachedHashReader<'_> {
             self.store
                 .multi_get_with(Table::Hashes, &store_keys, &mut fill)
                 .map_err(|e| HashReadError(e.to_string()))?;
-        }
-        for (pos, s) in sources.iter().enumerate() {
-            match s {
-                Source::Cached(chunk, off) => {
-                    out[pos] = chunk.get(*off..*off + HASH_SIZE).and_then(Hash::from_slice);
-                }
-                Source::CachedDerived(chunk, off, count) => {
-                    out[pos] = chunk.get(*off..*off + count * HASH_SIZE).map(fold_leaves);
-                }
-                _ => {}
-            }
         }
         out.into_iter()
             .zip(nodes)
