@@ -279,17 +279,13 @@ pub fn build_record_line(
         }
         members.push((name.clone(), value.clone()));
     }
-    let mut record = JsonValue::Object(members);
-    if record.contains_non_finite() {
+    if members.iter().any(|(_, v)| v.contains_non_finite()) {
         return Err(ChainError::NonFiniteValue);
     }
     // curr_hash = digest(prev_hash || stable_json(body)), body = record without curr_hash.
     // The line is the same sorted JSON with the curr_hash member inserted at its place, so
     // the body is serialised once (`line_matches_the_sorted_record` checks the splice).
-    let JsonValue::Object(m) = &mut record else {
-        unreachable!("built as an object")
-    };
-    let mut sorted: Vec<&(String, JsonValue)> = m.iter().collect();
+    let mut sorted: Vec<&(String, JsonValue)> = members.iter().collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut body = String::with_capacity(512);
     body.push('{');
@@ -325,7 +321,8 @@ pub fn build_record_line(
         }
     }
     line.push_str(&body[splice.0..]);
-    m.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
+    members.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
+    let record = JsonValue::Object(members);
     if line.len() > MAX_RECORD_LINE_BYTES {
         return Err(ChainError::LineTooLong {
             len: line.len(),

@@ -143,6 +143,16 @@ where
 pub async fn answer_body_timeouts(timeout: fn() -> Response, req: Request, next: Next) -> Response {
     let deadline = req.extensions().get::<BodyDeadline>().cloned();
     let resp = next.run(req).await;
+    with_body_deadline(deadline, resp, timeout)
+}
+
+/// `resp`, or `timeout()` when it failed because the request's body deadline passed
+/// (`deadline` is the request's [`BodyDeadline`] extension, taken before it was handled).
+pub fn with_body_deadline(
+    deadline: Option<BodyDeadline>,
+    resp: Response,
+    timeout: fn() -> Response,
+) -> Response {
     match deadline {
         Some(d) if d.expired() && !resp.status().is_success() => timeout(),
         _ => resp,

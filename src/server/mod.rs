@@ -117,10 +117,7 @@ async fn edge(State(state): State<Shared>, req: Request, next: Next) -> Response
         } else {
             next.run(req).await
         };
-        let resp = match deadline {
-            Some(d) if d.expired() && !resp.status().is_success() => body_timeout_response(),
-            _ => resp,
-        };
+        let resp = limits::with_body_deadline(deadline, resp, body_timeout_response);
         let resp = json_errors(resp).await;
         state.http.observe(resp.status().as_u16());
         resp
