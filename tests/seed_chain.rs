@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use llm_audit_trail::core::chain::{
-    build_record_line, chain_digest, verify_ledger, Anchor, ChainAlg, ChainVerifier, FailureCode,
-    RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS, SCHEMA_VERSION,
+    build_record_line, chain_digest, verify_ledger, write_record_line, Anchor, ChainAlg,
+    ChainVerifier, FailureCode, RecordFields, VerifyOptions, VerifyReport, GENESIS, RECORD_FIELDS,
+    SCHEMA_VERSION,
 };
 use llm_audit_trail::core::entry::format_timestamp;
 use llm_audit_trail::core::json::{
@@ -347,6 +348,11 @@ fn writer_reproduces_seed_lines_byte_for_byte() {
             let rec = parse(line, ParseOptions::STRICT).unwrap();
             let built = build_record_line(&fields_of(&rec), &prev, &alg).unwrap();
             assert_eq!(built.line.as_bytes(), line, "{file} line {}", n + 1);
+            // The mirror's path appends the same bytes after whatever the buffer holds.
+            let mut buf = String::from("earlier lines\n");
+            let curr = write_record_line(&fields_of(&rec), &prev, &alg, &mut buf).unwrap();
+            assert_eq!(curr, built.curr_hash);
+            assert_eq!(&buf.as_bytes()["earlier lines\n".len()..], line);
             prev = built.curr_hash;
             n += 1;
         }
@@ -551,6 +557,14 @@ fn builder_rejects_bad_fields() {
     );
     f.extra = vec![("prev_hash".into(), JsonValue::Null)];
     assert!(build_record_line(&f, GENESIS, &ChainAlg::Sha256).is_err());
+    // The mirror's path refuses the same fields and appends nothing.
+    let mut buf = String::from("kept");
+    assert!(write_record_line(&f, GENESIS, &ChainAlg::Sha256, &mut buf).is_err());
+    assert_eq!(buf, "kept");
+    f.extra = vec![("big".into(), JsonValue::String("x".repeat(17 << 20)))];
+    assert!(build_record_line(&f, GENESIS, &ChainAlg::Sha256).is_err());
+    assert!(write_record_line(&f, GENESIS, &ChainAlg::Sha256, &mut buf).is_err());
+    assert_eq!(buf, "kept");
     f.extra = vec![("x".into(), JsonValue::Null), ("x".into(), JsonValue::Null)];
     assert!(build_record_line(&f, GENESIS, &ChainAlg::Sha256).is_err());
     f.extra = vec![("x".into(), JsonValue::Number(JsonNumber::Float(f64::NAN)))];

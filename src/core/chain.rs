@@ -40,8 +40,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::hash::hex_encode;
 use crate::core::json::{
-    parse, python_dumps_sorted, write_python_member, JsonNumber, JsonValue, ParseOptions,
-    MAX_JSON_INPUT_BYTES,
+    parse, python_dumps_sorted, write_python_str, write_python_value, JsonNumber, JsonValue,
+    ParseOptions, MAX_JSON_INPUT_BYTES,
 };
 
 /// The record format version the seed writes (`SCHEMA_VERSION`).
@@ -225,51 +225,66 @@ pub struct RecordLine {
     pub curr_hash: String,
 }
 
-fn opt_string(v: &Option<String>) -> JsonValue {
-    match v {
-        Some(s) => JsonValue::String(s.clone()),
-        None => JsonValue::Null,
+/// A record member's value, borrowed from the [`RecordFields`] it is written from.
+#[derive(Clone, Copy)]
+enum Member<'a> {
+    Str(&'a str),
+    Null,
+    Int(u64),
+    Value(&'a JsonValue),
+}
+
+impl<'a> Member<'a> {
+    fn opt(v: &'a Option<String>) -> Member<'a> {
+        v.as_deref().map_or(Member::Null, Member::Str)
+    }
+
+    fn write(self, out: &mut String) {
+        match self {
+            Member::Str(s) => write_python_str(out, s),
+            Member::Null => out.push_str("null"),
+            Member::Int(i) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{i}");
+            }
+            Member::Value(v) => write_python_value(out, v),
+        }
+    }
+
+    fn to_value(self) -> JsonValue {
+        match self {
+            Member::Str(s) => JsonValue::String(s.to_string()),
+            Member::Null => JsonValue::Null,
+            Member::Int(i) => JsonValue::Number(JsonNumber::Int(i.into())),
+            Member::Value(v) => v.clone(),
+        }
     }
 }
 
-/// Builds the record that follows `prev_hash` ([`GENESIS`] for the first) and its exact line
-/// bytes, as the seed's `AuditLogger.emit` would write them.
-pub fn build_record_line(
-    fields: &RecordFields,
-    prev_hash: &str,
+/// The members of the record built from `fields`, `curr_hash` aside, in the seed's order,
+/// after checking the extra fields.
+fn record_members<'a>(
+    fields: &'a RecordFields,
+    prev_hash: &'a str,
     alg: &ChainAlg,
-) -> Result<RecordLine, ChainError> {
+) -> Result<Vec<(&'a str, Member<'a>)>, ChainError> {
     alg.check()?;
-    let mut members: Vec<(String, JsonValue)> = vec![
-        (
-            "schema_version".into(),
-            JsonValue::String(fields.schema_version.clone()),
-        ),
-        (
-            "seq".into(),
-            JsonValue::Number(JsonNumber::Int(fields.seq.into())),
-        ),
-        (
-            "event_id".into(),
-            JsonValue::String(fields.event_id.clone()),
-        ),
-        (
-            "timestamp".into(),
-            JsonValue::String(fields.timestamp.clone()),
-        ),
-        (
-            "event_type".into(),
-            JsonValue::String(fields.event_type.clone()),
-        ),
-        ("actor".into(), opt_string(&fields.actor)),
-        ("system".into(), opt_string(&fields.system)),
-        ("model_id".into(), opt_string(&fields.model_id)),
-        ("dataset_id".into(), opt_string(&fields.dataset_id)),
-        ("deployment_id".into(), opt_string(&fields.deployment_id)),
-        ("details".into(), fields.details.clone()),
-        ("hash_alg".into(), JsonValue::String(alg.hash_alg().into())),
-        ("prev_hash".into(), JsonValue::String(prev_hash.into())),
-    ];
+    let mut members: Vec<(&str, Member)> = Vec::with_capacity(13 + fields.extra.len());
+    members.extend([
+        ("schema_version", Member::Str(&fields.schema_version)),
+        ("seq", Member::Int(fields.seq)),
+        ("event_id", Member::Str(&fields.event_id)),
+        ("timestamp", Member::Str(&fields.timestamp)),
+        ("event_type", Member::Str(&fields.event_type)),
+        ("actor", Member::opt(&fields.actor)),
+        ("system", Member::opt(&fields.system)),
+        ("model_id", Member::opt(&fields.model_id)),
+        ("dataset_id", Member::opt(&fields.dataset_id)),
+        ("deployment_id", Member::opt(&fields.deployment_id)),
+        ("details", Member::Value(&fields.details)),
+        ("hash_alg", Member::Str(alg.hash_alg())),
+        ("prev_hash", Member::Str(prev_hash)),
+    ]);
     for (name, value) in &fields.extra {
         if RECORD_FIELDS.contains(&name.as_str()) {
             return Err(ChainError::ExtraFieldConflict { name: name.clone() });
@@ -277,15 +292,39 @@ pub fn build_record_line(
         if members.iter().any(|(k, _)| k == name) {
             return Err(ChainError::DuplicateExtraField { name: name.clone() });
         }
-        members.push((name.clone(), value.clone()));
+        members.push((name, Member::Value(value)));
     }
-    if members.iter().any(|(_, v)| v.contains_non_finite()) {
+    let non_finite = |m: &Member| matches!(m, Member::Value(v) if v.contains_non_finite());
+    if members.iter().any(|(_, m)| non_finite(m)) {
         return Err(ChainError::NonFiniteValue);
     }
+    Ok(members)
+}
+
+/// Appends to `out` the line (newline included) of the record that follows `prev_hash`
+/// ([`GENESIS`] for the first), exactly as [`build_record_line`] builds it, and returns its
+/// `curr_hash`. Nothing is appended on error. This is the mirror's path: the fields are
+/// written where they are, with no record built.
+pub fn write_record_line(
+    fields: &RecordFields,
+    prev_hash: &str,
+    alg: &ChainAlg,
+    out: &mut String,
+) -> Result<String, ChainError> {
+    let members = record_members(fields, prev_hash, alg)?;
+    write_members_line(members, prev_hash, alg, out)
+}
+
+fn write_members_line(
+    mut sorted: Vec<(&str, Member)>,
+    prev_hash: &str,
+    alg: &ChainAlg,
+    out: &mut String,
+) -> Result<String, ChainError> {
     // curr_hash = digest(prev_hash || stable_json(body)), body = record without curr_hash.
     // The line is the same sorted JSON with the curr_hash member inserted at its place, so
     // the body is serialised once (`line_matches_the_sorted_record` checks the splice).
-    let mut sorted: Vec<&(String, JsonValue)> = members.iter().collect();
+    // sort_keys=True: Python compares str by code point, which is UTF-8 byte order.
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut body = String::with_capacity(512);
     body.push('{');
@@ -298,40 +337,64 @@ pub fn build_record_line(
         if i > 0 {
             body.push(',');
         }
-        write_python_member(&mut body, k, v);
+        write_python_str(&mut body, k);
+        body.push(':');
+        v.write(&mut body);
     }
     let splice = splice.unwrap_or((body.len(), !sorted.is_empty()));
     body.push('}');
     let curr_hash = digest_hex(prev_hash, &body, alg.key());
-    let member = format!("\"curr_hash\":\"{curr_hash}\"");
-    let mut line = String::with_capacity(body.len() + member.len() + 2);
-    line.push_str(&body[..splice.0]);
-    match splice {
-        // After another member: `,"curr_hash":…` (the next member keeps its comma).
-        (_, true) => {
-            line.push(',');
-            line.push_str(&member);
-        }
-        // First member: `"curr_hash":…,` unless it is the only one.
-        (at, false) => {
-            line.push_str(&member);
-            if at + 1 < body.len() {
-                line.push(',');
-            }
-        }
-    }
-    line.push_str(&body[splice.0..]);
-    members.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
-    let record = JsonValue::Object(members);
-    if line.len() > MAX_RECORD_LINE_BYTES {
+    // `"curr_hash":"` + 64 hex + `"`, a comma, the newline.
+    let len = body.len() + curr_hash.len() + 16;
+    if len - 1 > MAX_RECORD_LINE_BYTES {
         return Err(ChainError::LineTooLong {
-            len: line.len(),
+            len: len - 1,
             max: MAX_RECORD_LINE_BYTES,
         });
     }
-    line.push('\n');
+    out.reserve(len);
+    out.push_str(&body[..splice.0]);
+    let member = |out: &mut String| {
+        out.push_str("\"curr_hash\":\"");
+        out.push_str(&curr_hash);
+        out.push('"');
+    };
+    match splice {
+        // After another member: `,"curr_hash":…` (the next member keeps its comma).
+        (_, true) => {
+            out.push(',');
+            member(out);
+        }
+        // First member: `"curr_hash":…,` unless it is the only one.
+        (at, false) => {
+            member(out);
+            if at + 1 < body.len() {
+                out.push(',');
+            }
+        }
+    }
+    out.push_str(&body[splice.0..]);
+    out.push('\n');
+    Ok(curr_hash)
+}
+
+/// Builds the record that follows `prev_hash` ([`GENESIS`] for the first) and its exact line
+/// bytes, as the seed's `AuditLogger.emit` would write them.
+pub fn build_record_line(
+    fields: &RecordFields,
+    prev_hash: &str,
+    alg: &ChainAlg,
+) -> Result<RecordLine, ChainError> {
+    let members = record_members(fields, prev_hash, alg)?;
+    let mut record: Vec<(String, JsonValue)> = members
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_value()))
+        .collect();
+    let mut line = String::new();
+    let curr_hash = write_members_line(members, prev_hash, alg, &mut line)?;
+    record.push(("curr_hash".into(), JsonValue::String(curr_hash.clone())));
     Ok(RecordLine {
-        record,
+        record: JsonValue::Object(record),
         line,
         curr_hash,
     })

@@ -740,11 +740,14 @@ fn write_python_sorted(out: &mut String, v: &JsonValue) {
     }
 }
 
-/// One object member `"key":value` as [`python_dumps_sorted`] writes it.
-pub fn write_python_member(out: &mut String, key: &str, value: &JsonValue) {
-    write_python_ascii_string(out, key);
-    out.push(':');
-    write_python_sorted(out, value);
+/// A string as [`python_dumps_sorted`] writes it (`ensure_ascii=True`).
+pub fn write_python_str(out: &mut String, s: &str) {
+    write_python_ascii_string(out, s);
+}
+
+/// A value as [`python_dumps_sorted`] writes it, appended to `out`.
+pub fn write_python_value(out: &mut String, v: &JsonValue) {
+    write_python_sorted(out, v);
 }
 
 /// Exactly `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True)` as

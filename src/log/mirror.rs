@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use super::layout::BodyRecord;
 use super::{Log, LogError, StoredEvent};
 use crate::core::chain::{
-    build_record_line, ChainAlg, ChainVerifier, RecordFields, VerifiedRecord, VerifyOptions,
+    write_record_line, ChainAlg, ChainVerifier, RecordFields, VerifiedRecord, VerifyOptions,
     GENESIS, SCHEMA_VERSION,
 };
 use crate::core::checkpoint::open_checkpoint;
@@ -70,17 +70,17 @@ pub struct Mirror {
     prev_hash: String,
 }
 
-/// The record fields of a stored event.
-pub fn record_fields(ev: &StoredEvent) -> RecordFields {
-    let h = &ev.header;
+/// The record fields of a stored event (taken apart, not copied).
+pub fn record_fields(ev: StoredEvent) -> RecordFields {
     let mut extra = vec![(
         "leaf_hash".to_string(),
         JsonValue::String(ev.leaf_hash().to_hex()),
     )];
-    let (actor, details) = match &ev.body {
+    let h = ev.header;
+    let (actor, details) = match ev.body {
         Some(BodyRecord::Present { salt, body }) => {
-            extra.push(("salt".into(), JsonValue::String(hex_encode(salt))));
-            match entry::decode_body(body) {
+            extra.push(("salt".into(), JsonValue::String(hex_encode(&salt))));
+            match entry::decode_body(&body) {
                 Ok(b) => (b.actor, b.details),
                 Err(_) => (None, JsonValue::Null),
             }
@@ -89,28 +89,28 @@ pub fn record_fields(ev: &StoredEvent) -> RecordFields {
             extra.push((
                 "erased".into(),
                 crate::log::view::obj(vec![
-                    ("erased_by", crate::log::view::int(*erased_by)),
-                    ("reason", crate::log::view::s(reason.clone())),
+                    ("erased_by", crate::log::view::int(erased_by)),
+                    ("reason", crate::log::view::s(reason)),
                 ]),
             ));
             (None, JsonValue::Null)
         }
         None => (None, JsonValue::Null),
     };
-    if let Some(s) = &h.submitter {
-        extra.push(("submitter".into(), JsonValue::String(s.clone())));
+    if let Some(s) = h.submitter {
+        extra.push(("submitter".into(), JsonValue::String(s)));
     }
     RecordFields {
         schema_version: SCHEMA_VERSION.to_string(),
         seq: ev.index,
-        event_id: h.event_id.clone(),
-        timestamp: h.timestamp.clone(),
-        event_type: h.event_type.clone(),
+        event_id: h.event_id,
+        timestamp: h.timestamp,
+        event_type: h.event_type,
         actor,
-        system: h.system.clone(),
-        model_id: h.model_id.clone(),
-        dataset_id: h.dataset_id.clone(),
-        deployment_id: h.deployment_id.clone(),
+        system: h.system,
+        model_id: h.model_id,
+        dataset_id: h.dataset_id,
+        deployment_id: h.deployment_id,
         details,
         extra,
     }
@@ -222,11 +222,13 @@ impl Mirror {
                 );
             }
             for ev in events {
-                let line =
-                    build_record_line(&record_fields(&ev), &self.prev_hash, &ChainAlg::Sha256)
-                        .map_err(|e| io(&self.path, e))?;
-                buf.push_str(&line.line);
-                self.prev_hash = line.curr_hash;
+                self.prev_hash = write_record_line(
+                    &record_fields(ev),
+                    &self.prev_hash,
+                    &ChainAlg::Sha256,
+                    &mut buf,
+                )
+                .map_err(|e| io(&self.path, e))?;
             }
             self.file
                 .write_all(buf.as_bytes())
