@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::layout::BodyRecord;
-use super::{Log, LogError, StoredEvent};
+use super::{Committed, Log, LogError, StoredEvent};
 use crate::core::chain::{
     write_record_line, ChainAlg, ChainVerifier, RecordFields, VerifiedRecord, VerifyOptions,
     GENESIS, SCHEMA_VERSION,
@@ -35,6 +35,8 @@ use crate::log::event::NewEvent;
 
 /// Events read from the log per step while catching up.
 const CATCH_UP_PAGE: u64 = 1024;
+/// Bytes of lines gathered before they are written to the file.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// How much of the file's end is read to find the last record.
 const MAX_TAIL_BYTES: u64 = 4 << 20;
 
@@ -72,12 +74,22 @@ pub struct Mirror {
 
 /// The record fields of a stored event (taken apart, not copied).
 pub fn record_fields(ev: StoredEvent) -> RecordFields {
+    let leaf_hash = ev.leaf_hash();
+    fields_of(ev.index, ev.header, leaf_hash, ev.body)
+}
+
+/// The record fields of the leaf at `index`: its header, leaf hash and body record.
+fn fields_of(
+    index: u64,
+    h: EntryHeader,
+    leaf_hash: Hash,
+    body: Option<BodyRecord>,
+) -> RecordFields {
     let mut extra = vec![(
         "leaf_hash".to_string(),
-        JsonValue::String(ev.leaf_hash().to_hex()),
+        JsonValue::String(leaf_hash.to_hex()),
     )];
-    let h = ev.header;
-    let (actor, details) = match ev.body {
+    let (actor, details) = match body {
         Some(BodyRecord::Present { salt, body }) => {
             extra.push(("salt".into(), JsonValue::String(hex_encode(&salt))));
             match entry::decode_body(&body) {
@@ -102,7 +114,7 @@ pub fn record_fields(ev: StoredEvent) -> RecordFields {
     }
     RecordFields {
         schema_version: SCHEMA_VERSION.to_string(),
-        seq: ev.index,
+        seq: index,
         event_id: h.event_id,
         timestamp: h.timestamp,
         event_type: h.event_type,
@@ -210,32 +222,88 @@ impl Mirror {
     /// Appends the lines for every event the log has and the mirror lacks, then fsyncs.
     /// Returns how many lines were written.
     pub fn catch_up(&mut self, log: &Log) -> Result<u64, MirrorError> {
-        let size = log.tree_size();
-        let mut written = 0;
-        while self.next_seq < size {
-            let end = size.min(self.next_seq + CATCH_UP_PAGE);
-            let mut buf = String::new();
-            let events = log.events(self.next_seq, end - self.next_seq)?;
-            if events.len() as u64 != end - self.next_seq {
-                return Err(
-                    LogError::Corrupt(format!("events {}..{end} missing", self.next_seq)).into(),
-                );
+        let before = self.next_seq;
+        let mut buf = String::new();
+        self.lines_from_log(log, log.tree_size(), &mut buf)?;
+        self.finish(buf, before)
+    }
+
+    /// Appends the lines of `groups`, events handed over by the log's writer
+    /// ([`Log::follow_commits`]), then fsyncs; events the mirror has are skipped and a gap
+    /// before a group is filled from the store. Returns how many lines were written.
+    ///
+    /// A line is built from the same header and body bytes that were stored, exactly as
+    /// [`Mirror::catch_up`] builds it from the store (`followed_mirror_equals_rebuilt`).
+    pub fn write_committed(
+        &mut self,
+        log: &Log,
+        groups: Vec<Committed>,
+    ) -> Result<u64, MirrorError> {
+        let before = self.next_seq;
+        let mut buf = String::new();
+        for group in groups {
+            for (index, ev) in group.events {
+                if index < self.next_seq {
+                    continue;
+                }
+                if index > self.next_seq {
+                    self.lines_from_log(log, index, &mut buf)?;
+                }
+                let body = BodyRecord::Present {
+                    salt: ev.salt,
+                    body: ev.body_bytes,
+                };
+                self.push_line(
+                    fields_of(index, ev.header, ev.leaf_hash, Some(body)),
+                    &mut buf,
+                )?;
+            }
+        }
+        self.finish(buf, before)
+    }
+
+    /// Adds to `buf` the lines of the log's events from `next_seq` up to `end`, read from
+    /// the store a page at a time.
+    fn lines_from_log(&mut self, log: &Log, end: u64, buf: &mut String) -> Result<(), MirrorError> {
+        while self.next_seq < end {
+            let page_end = end.min(self.next_seq + CATCH_UP_PAGE);
+            let events = log.events(self.next_seq, page_end - self.next_seq)?;
+            if events.len() as u64 != page_end - self.next_seq {
+                return Err(LogError::Corrupt(format!(
+                    "events {}..{page_end} missing",
+                    self.next_seq
+                ))
+                .into());
             }
             for ev in events {
-                self.prev_hash = write_record_line(
-                    &record_fields(ev),
-                    &self.prev_hash,
-                    &ChainAlg::Sha256,
-                    &mut buf,
-                )
-                .map_err(|e| io(&self.path, e))?;
+                self.push_line(record_fields(ev), buf)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the line of `fields` (whose `seq` is `next_seq`) to `buf`, writing `buf` out
+    /// once it holds [`WRITE_CHUNK_BYTES`].
+    fn push_line(&mut self, fields: RecordFields, buf: &mut String) -> Result<(), MirrorError> {
+        debug_assert_eq!(fields.seq, self.next_seq);
+        self.prev_hash = write_record_line(&fields, &self.prev_hash, &ChainAlg::Sha256, buf)
+            .map_err(|e| io(&self.path, e))?;
+        self.next_seq += 1;
+        if buf.len() >= WRITE_CHUNK_BYTES {
             self.file
                 .write_all(buf.as_bytes())
                 .map_err(|e| io(&self.path, e))?;
-            written += end - self.next_seq;
-            self.next_seq = end;
+            buf.clear();
         }
+        Ok(())
+    }
+
+    /// Writes what `buf` holds and fsyncs if anything was written since `before`.
+    fn finish(&mut self, buf: String, before: u64) -> Result<u64, MirrorError> {
+        self.file
+            .write_all(buf.as_bytes())
+            .map_err(|e| io(&self.path, e))?;
+        let written = self.next_seq - before;
         if written > 0 {
             self.file.sync_data().map_err(|e| io(&self.path, e))?;
         }
@@ -649,6 +717,9 @@ impl MirrorFollower {
             tracing::info!(path = %path.display(), "mirror marked stale by an erasure; rebuilding");
             rebuild(&log, &path)?;
         }
+        // Follow first, so that no group committed during the catch-up is missed (those
+        // it already wrote are skipped by index).
+        let commits = log.follow_commits();
         let mut mirror = Mirror::open(&path, &log)?;
         mirror.catch_up(&log)?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -681,8 +752,22 @@ impl MirrorFollower {
                         }
                         continue;
                     }
-                    if log2.tree_size() > mirror.next_seq() {
-                        let caught = mirror.catch_up(&log2);
+                    // What the writer handed over (waiting up to a poll interval for it);
+                    // else whatever the store has that the mirror lacks (a group the feed
+                    // dropped, or the last ones at shutdown).
+                    let mut groups = Vec::new();
+                    if let Some(c) = commits.recv_timeout(FOLLOW_POLL) {
+                        groups.push(c);
+                        while let Some(c) = commits.try_recv() {
+                            groups.push(c);
+                        }
+                    }
+                    if !groups.is_empty() || log2.tree_size() > mirror.next_seq() {
+                        let caught = if groups.is_empty() {
+                            mirror.catch_up(&log2)
+                        } else {
+                            mirror.write_committed(&log2, groups)
+                        };
                         if caught.is_ok() && !stopping {
                             // Pace: under load, one catch-up (and one fsync of the mirror)
                             // a poll interval, covering many group commits at once.
@@ -706,8 +791,6 @@ impl MirrorFollower {
                         }
                     } else if stopping {
                         return Ok(());
-                    } else {
-                        std::thread::sleep(FOLLOW_POLL);
                     }
                 }
             })

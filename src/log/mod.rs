@@ -14,6 +14,7 @@ pub mod hashcache;
 pub mod layout;
 pub mod mirror;
 pub(crate) mod sequencer;
+pub use sequencer::{CommitStream, Committed, MAX_FED_EVENTS};
 pub mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -267,6 +268,8 @@ struct Shared {
     started: Instant,
     /// Full hash chunks of the upper levels, for proofs (`hashcache`).
     hash_cache: hashcache::HashChunkCache,
+    /// The writer's hand-over of committed events to a follower.
+    feed: Arc<sequencer::CommitFeed>,
 }
 
 /// Events prepared for appending, or why each could not be.
@@ -394,6 +397,7 @@ impl Log {
             checkpoint,
         });
         let metrics = Arc::new(Metrics::default());
+        let feed = Arc::new(sequencer::CommitFeed::default());
         let writer = Writer {
             store: store.clone(),
             signer,
@@ -406,6 +410,7 @@ impl Log {
             published: pub_tx,
             last_checkpoint_at: Instant::now(),
             metrics: metrics.clone(),
+            feed: feed.clone(),
         };
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
@@ -422,6 +427,7 @@ impl Log {
                 metrics,
                 started: Instant::now(),
                 hash_cache: hashcache::HashChunkCache::new(hashcache::HASH_CACHE_BYTES),
+                feed,
             }),
         })
     }
@@ -439,6 +445,14 @@ impl Log {
     /// Counters for metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// Hands the events of every later durable group to the returned stream (replacing an
+    /// earlier one), in index order, as long as its reader keeps up (at most
+    /// [`MAX_FED_EVENTS`] waiting). Groups may be missing from the stream, never
+    /// out of order or altered: a reader fills gaps from the store ([`Log::events`]).
+    pub fn follow_commits(&self) -> sequencer::CommitStream {
+        self.shared.feed.follow()
     }
 
     /// When this handle was opened.

@@ -19,8 +19,9 @@
 //! published only after its batch is durable.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
@@ -213,6 +214,91 @@ pub(crate) struct Writer {
     pub published: watch::Sender<Published>,
     pub last_checkpoint_at: Instant,
     pub metrics: Arc<super::Metrics>,
+    /// The follower's feed of committed events.
+    pub feed: Arc<CommitFeed>,
+}
+
+/// The new leaves of one committed group, in index order, as the writer hands them to a
+/// follower of the log ([`CommitFeed`]): `(index, event)`.
+pub struct Committed {
+    /// The leaves, each with its index.
+    pub events: Vec<(u64, PreparedEvent)>,
+}
+
+/// Most events handed to the follower and not yet taken. Past it, groups are not handed
+/// over (the follower reads them back from the store instead), so a stalled follower costs
+/// bounded memory and never slows the writer.
+pub const MAX_FED_EVENTS: usize = 1 << 16;
+/// Most groups in the feed's channel.
+const FEED_DEPTH: usize = 4096;
+
+/// Where the writer hands the events of each durable group to the log's one follower (the
+/// JSONL mirror of `tlog serve`), so that it need not read them back from the store and
+/// decode them. Best effort by design: a group is handed over only when the follower keeps
+/// up, and the follower fills any gap from the store, which stays the source of truth.
+#[derive(Default)]
+pub(crate) struct CommitFeed {
+    tx: Mutex<Option<SyncSender<Committed>>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The follower's end of the [`CommitFeed`] ([`super::Log::follow_commits`]).
+pub struct CommitStream {
+    rx: Receiver<Committed>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl CommitStream {
+    fn taken(&self, c: Committed) -> Committed {
+        self.queued.fetch_sub(c.events.len(), Ordering::Relaxed);
+        c
+    }
+
+    /// The next group, waiting up to `timeout`; `None` when there was none in time or the
+    /// log is closed.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Committed> {
+        self.rx.recv_timeout(timeout).ok().map(|c| self.taken(c))
+    }
+
+    /// The next group if one is waiting.
+    pub fn try_recv(&self) -> Option<Committed> {
+        self.rx.try_recv().ok().map(|c| self.taken(c))
+    }
+}
+
+impl CommitFeed {
+    /// Starts handing groups to a new follower (replacing any earlier one).
+    pub(crate) fn follow(&self) -> CommitStream {
+        let (tx, rx) = std::sync::mpsc::sync_channel(FEED_DEPTH);
+        *self.tx.lock().expect("feed lock") = Some(tx);
+        CommitStream {
+            rx,
+            queued: self.queued.clone(),
+        }
+    }
+
+    /// Whether a follower would take `n` more events now.
+    fn wants(&self, n: usize) -> bool {
+        self.queued.load(Ordering::Relaxed) + n <= MAX_FED_EVENTS
+            && self.tx.lock().expect("feed lock").is_some()
+    }
+
+    fn send(&self, c: Committed) {
+        let n = c.events.len();
+        let mut tx = self.tx.lock().expect("feed lock");
+        let Some(sender) = tx.as_ref() else { return };
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        match sender.try_send(c) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.queued.fetch_sub(n, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(n, Ordering::Relaxed);
+                *tx = None;
+            }
+        }
+    }
 }
 
 struct Pending {
@@ -449,11 +535,34 @@ impl Writer {
         match self.try_commit_group(&group) {
             Ok((results, checkpoint)) => {
                 self.publish(checkpoint);
+                let new_leaves = results
+                    .iter()
+                    .flatten()
+                    .filter(|r| matches!(r, Ok(a) if !a.existing))
+                    .count();
+                let feed = new_leaves > 0 && self.feed.wants(new_leaves);
+                let mut committed = Vec::with_capacity(if feed { new_leaves } else { 0 });
                 for (p, r) in group.into_iter().zip(results) {
+                    let mut events = p.events;
+                    if feed {
+                        // The new leaves go on to the follower; duplicates and refusals
+                        // back to the caller. (The follower's thread frees them, not this.)
+                        let mut back = Vec::new();
+                        for (ev, res) in events.into_iter().zip(&r) {
+                            match res {
+                                Ok(a) if !a.existing => committed.push((a.index, ev)),
+                                _ => back.push(ev),
+                            }
+                        }
+                        events = back;
+                    }
                     let _ = p.reply.send(AppendReply {
                         results: Ok(r),
-                        events: p.events,
+                        events,
                     });
+                }
+                if feed {
+                    self.feed.send(Committed { events: committed });
                 }
             }
             Err(e) => {
