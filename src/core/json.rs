@@ -819,6 +819,11 @@ fn write_compact_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A string as [`to_json_string`] writes it (quoted, escaped), appended to `out`.
+pub fn write_json_string(out: &mut String, s: &str) {
+    write_compact_string(out, s);
+}
+
 /// Compact RFC 8259 JSON for API output: members in their order, `,`/`:` separators, UTF-8
 /// kept as is (only `"`, `\` and control characters escaped), floats in Python's repr, and
 /// non-finite floats written as `null` (RFC 8259 has no NaN). Not the hashed form: use
