@@ -149,3 +149,37 @@ fn followed_mirror_equals_rebuilt_under_concurrent_appends() {
     );
     log.close();
 }
+
+#[test]
+fn a_new_follower_is_not_held_back_by_what_an_old_one_left_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = DataDir::new(tmp.path().join("log"));
+    d.init("example.com/follow").unwrap();
+    let log = d.open_log(LogConfig::default()).unwrap();
+    let old = log.follow_commits();
+    // Fill the old follower's share to the brim and leave it unread.
+    let mut left = llm_audit_trail::log::MAX_FED_EVENTS;
+    while left > 0 {
+        let n = left.min(5000);
+        log.append_blocking((0..n).map(|_| NewEvent::new("Filler")).collect())
+            .unwrap();
+        left -= n;
+    }
+    // Past the limit, a group is not handed over (the follower would read it back).
+    log.append_blocking(vec![NewEvent::new("Skipped")]).unwrap();
+    // A new follower, while the old one's share is still full and unread.
+    let fresh = log.follow_commits();
+    let r = log.append_blocking(vec![NewEvent::new("Seen")]).unwrap();
+    let index = r[0].as_ref().unwrap().index;
+    let g = fresh.try_recv().expect("the new follower is fed");
+    assert_eq!(g.events.len(), 1);
+    assert_eq!(g.events[0].0, index);
+    // The old stream holds exactly what was handed to it: not the skipped group, not the
+    // new follower's.
+    let mut unread = 0;
+    while let Some(g) = old.try_recv() {
+        unread += g.events.len();
+    }
+    assert_eq!(unread, llm_audit_trail::log::MAX_FED_EVENTS);
+    log.close();
+}

@@ -238,8 +238,9 @@ const FEED_DEPTH: usize = 4096;
 /// up, and the follower fills any gap from the store, which stays the source of truth.
 #[derive(Default)]
 pub(crate) struct CommitFeed {
-    tx: Mutex<Option<SyncSender<Committed>>>,
-    queued: Arc<AtomicUsize>,
+    /// The follower's channel and its count of events sent and not yet taken (a new count
+    /// a follower, so what an earlier follower left unread is not held against the next).
+    tx: Mutex<Option<(SyncSender<Committed>, Arc<AtomicUsize>)>>,
 }
 
 /// The follower's end of the [`CommitFeed`] ([`super::Log::follow_commits`]).
@@ -270,32 +271,33 @@ impl CommitFeed {
     /// Starts handing groups to a new follower (replacing any earlier one).
     pub(crate) fn follow(&self) -> CommitStream {
         let (tx, rx) = std::sync::mpsc::sync_channel(FEED_DEPTH);
-        *self.tx.lock().expect("feed lock") = Some(tx);
-        CommitStream {
-            rx,
-            queued: self.queued.clone(),
-        }
+        let queued = Arc::new(AtomicUsize::new(0));
+        *self.tx.lock().expect("feed lock") = Some((tx, queued.clone()));
+        CommitStream { rx, queued }
     }
 
     /// Whether a follower would take `n` more events now.
     fn wants(&self, n: usize) -> bool {
-        self.queued.load(Ordering::Relaxed) + n <= MAX_FED_EVENTS
-            && self.tx.lock().expect("feed lock").is_some()
+        match &*self.tx.lock().expect("feed lock") {
+            Some((_, queued)) => queued.load(Ordering::Relaxed) + n <= MAX_FED_EVENTS,
+            None => false,
+        }
     }
 
     fn send(&self, c: Committed) {
         let n = c.events.len();
-        let mut tx = self.tx.lock().expect("feed lock");
-        let Some(sender) = tx.as_ref() else { return };
-        self.queued.fetch_add(n, Ordering::Relaxed);
+        let mut slot = self.tx.lock().expect("feed lock");
+        let Some((sender, queued)) = slot.as_ref() else {
+            return;
+        };
+        queued.fetch_add(n, Ordering::Relaxed);
         match sender.try_send(c) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(n, Ordering::Relaxed);
+                queued.fetch_sub(n, Ordering::Relaxed);
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(n, Ordering::Relaxed);
-                *tx = None;
+                *slot = None;
             }
         }
     }
@@ -542,6 +544,7 @@ impl Writer {
                     .count();
                 let feed = new_leaves > 0 && self.feed.wants(new_leaves);
                 let mut committed = Vec::with_capacity(if feed { new_leaves } else { 0 });
+                let mut replies = Vec::with_capacity(group.len());
                 for (p, r) in group.into_iter().zip(results) {
                     let mut events = p.events;
                     if feed {
@@ -556,13 +559,17 @@ impl Writer {
                         }
                         events = back;
                     }
-                    let _ = p.reply.send(AppendReply {
+                    replies.push((p.reply, r, events));
+                }
+                // The follower's feed first: once an append is answered, its group is there.
+                if feed {
+                    self.feed.send(Committed { events: committed });
+                }
+                for (reply, r, events) in replies {
+                    let _ = reply.send(AppendReply {
                         results: Ok(r),
                         events,
                     });
-                }
-                if feed {
-                    self.feed.send(Committed { events: committed });
                 }
             }
             Err(e) => {
