@@ -273,7 +273,11 @@ impl RateLimiter {
     pub fn take(&self, name: &str, n: usize) -> bool {
         let now = Instant::now();
         let mut b = self.buckets.lock().expect("rate lock");
-        let (tokens, last) = b.entry(name.to_string()).or_insert((self.burst, now));
+        // The key is copied only the first time a token writes (not a request).
+        if !b.contains_key(name) {
+            b.insert(name.to_string(), (self.burst, now));
+        }
+        let (tokens, last) = b.get_mut(name).expect("inserted above");
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
         if *tokens >= n as f64 {
