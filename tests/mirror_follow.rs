@@ -48,6 +48,15 @@ fn event(t: usize, i: usize) -> NewEvent {
     e
 }
 
+/// A new data folder (in a temporary directory) and its open log.
+fn new_log() -> (tempfile::TempDir, DataDir, Log) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = DataDir::new(tmp.path().join("log"));
+    d.init("example.com/follow").unwrap();
+    let log = d.open_log(LogConfig::default()).unwrap();
+    (tmp, d, log)
+}
+
 fn rebuilt(log: &Log, dir: &Path) -> Vec<u8> {
     let path = dir.join("rebuilt.jsonl");
     mirror::rebuild(log, &path).unwrap();
@@ -65,10 +74,7 @@ fn take_all(log: &Log, stream: &llm_audit_trail::log::CommitStream) -> Vec<Commi
 
 #[test]
 fn gaps_and_repeats_in_the_hand_over_are_filled_from_the_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = DataDir::new(tmp.path().join("log"));
-    d.init("example.com/follow").unwrap();
-    let log = d.open_log(LogConfig::default()).unwrap();
+    let (tmp, _d, log) = new_log();
     let stream = log.follow_commits();
     for g in 0..6 {
         log.append_blocking((0..10 + g).map(|i| event(g, i)).collect())
@@ -107,10 +113,7 @@ fn gaps_and_repeats_in_the_hand_over_are_filled_from_the_store() {
 
 #[test]
 fn followed_mirror_equals_rebuilt_under_concurrent_appends() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = DataDir::new(tmp.path().join("log"));
-    d.init("example.com/follow").unwrap();
-    let log = d.open_log(LogConfig::default()).unwrap();
+    let (tmp, d, log) = new_log();
     // Some events before the follower starts: its start-up catch-up writes them.
     log.append_blocking((0..50).map(|i| event(99, i)).collect())
         .unwrap();
@@ -152,10 +155,7 @@ fn followed_mirror_equals_rebuilt_under_concurrent_appends() {
 
 #[test]
 fn a_new_follower_is_not_held_back_by_what_an_old_one_left_unread() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = DataDir::new(tmp.path().join("log"));
-    d.init("example.com/follow").unwrap();
-    let log = d.open_log(LogConfig::default()).unwrap();
+    let (_tmp, _d, log) = new_log();
     let old = log.follow_commits();
     // Fill the old follower's share to the brim and leave it unread.
     let mut left = llm_audit_trail::log::MAX_FED_EVENTS;

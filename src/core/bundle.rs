@@ -28,8 +28,13 @@ pub fn b64(bytes: &[u8]) -> String {
     // Into a String of the right size (`encode` builds a zeroed buffer first: a calloc that
     // showed in the proof endpoint's profile).
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    STANDARD.encode_string(bytes, &mut out);
+    b64_append(bytes, &mut out);
     out
+}
+
+/// [`b64`] appended to `out`.
+pub fn b64_append(bytes: &[u8], out: &mut String) {
+    STANDARD.encode_string(bytes, out);
 }
 
 /// Why a bundle is malformed or does not verify.

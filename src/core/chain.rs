@@ -40,8 +40,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::hash::hex_encode;
 use crate::core::json::{
-    parse, python_dumps_sorted, write_python_str, write_python_value, JsonNumber, JsonValue,
-    ParseOptions, MAX_JSON_INPUT_BYTES,
+    parse, python_dumps_sorted, write_python_ascii_string, write_python_sorted, JsonNumber,
+    JsonValue, ParseOptions, MAX_JSON_INPUT_BYTES,
 };
 
 /// The record format version the seed writes (`SCHEMA_VERSION`).
@@ -241,13 +241,13 @@ impl<'a> Member<'a> {
 
     fn write(self, out: &mut String) {
         match self {
-            Member::Str(s) => write_python_str(out, s),
+            Member::Str(s) => write_python_ascii_string(out, s),
             Member::Null => out.push_str("null"),
             Member::Int(i) => {
                 use std::fmt::Write as _;
                 let _ = write!(out, "{i}");
             }
-            Member::Value(v) => write_python_value(out, v),
+            Member::Value(v) => write_python_sorted(out, v),
         }
     }
 
@@ -337,7 +337,7 @@ fn write_members_line(
         if i > 0 {
             body.push(',');
         }
-        write_python_str(&mut body, k);
+        write_python_ascii_string(&mut body, k);
         body.push(':');
         v.write(&mut body);
     }

@@ -666,8 +666,8 @@ fn write_number(out: &mut String, n: &JsonNumber) {
 
 /// Python's `ensure_ascii=True` string encoding (`py_encode_basestring_ascii`): `\"`, `\\`,
 /// `\n \r \t \b \f` short escapes, every other char outside 0x20..=0x7E as `\uxxxx`
-/// (lower-case hex), chars above U+FFFF as a UTF-16 surrogate pair.
-fn write_python_ascii_string(out: &mut String, s: &str) {
+/// (lower-case hex), chars above U+FFFF as a UTF-16 surrogate pair. Appended to `out`.
+pub fn write_python_ascii_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     // Runs of printable ASCII other than `"` and `\` are copied whole; everything else is
@@ -705,7 +705,8 @@ fn write_python_ascii_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn write_python_sorted(out: &mut String, v: &JsonValue) {
+/// A value as [`python_dumps_sorted`] writes it, appended to `out`.
+pub fn write_python_sorted(out: &mut String, v: &JsonValue) {
     match v {
         JsonValue::Null => out.push_str("null"),
         JsonValue::Bool(true) => out.push_str("true"),
@@ -738,16 +739,6 @@ fn write_python_sorted(out: &mut String, v: &JsonValue) {
             out.push('}');
         }
     }
-}
-
-/// A string as [`python_dumps_sorted`] writes it (`ensure_ascii=True`).
-pub fn write_python_str(out: &mut String, s: &str) {
-    write_python_ascii_string(out, s);
-}
-
-/// A value as [`python_dumps_sorted`] writes it, appended to `out`.
-pub fn write_python_value(out: &mut String, v: &JsonValue) {
-    write_python_sorted(out, v);
 }
 
 /// Exactly `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True)` as
@@ -790,7 +781,8 @@ fn write_compact(out: &mut String, v: &JsonValue) {
     }
 }
 
-fn write_compact_string(out: &mut String, s: &str) {
+/// A string as [`to_json_string`] writes it (quoted, escaped), appended to `out`.
+pub fn write_compact_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     // Runs of bytes that need no escape are copied whole (escapes are all ASCII, so a run
@@ -817,11 +809,6 @@ fn write_compact_string(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
-}
-
-/// A string as [`to_json_string`] writes it (quoted, escaped), appended to `out`.
-pub fn write_json_string(out: &mut String, s: &str) {
-    write_compact_string(out, s);
 }
 
 /// Compact RFC 8259 JSON for API output: members in their order, `,`/`:` separators, UTF-8

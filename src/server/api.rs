@@ -635,7 +635,7 @@ fn appended_body(a: &crate::log::Appended) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(160 + a.event_id.len());
     let _ = write!(out, "{{\"index\":{},\"event_id\":", a.index);
-    json::write_json_string(&mut out, &a.event_id);
+    json::write_compact_string(&mut out, &a.event_id);
     let _ = write!(
         out,
         ",\"leaf_hash\":\"{}\",\"existing\":{}}}",
@@ -671,15 +671,11 @@ fn proof_body(
         }
         // Base64 needs no escaping.
         out.push('"');
-        base64::Engine::encode_string(
-            &base64::engine::general_purpose::STANDARD,
-            h.as_bytes(),
-            &mut out,
-        );
+        crate::core::bundle::b64_append(h.as_bytes(), &mut out);
         out.push('"');
     }
     out.push_str("],\"checkpoint\":");
-    json::write_json_string(&mut out, &String::from_utf8_lossy(note));
+    json::write_compact_string(&mut out, &String::from_utf8_lossy(note));
     out.push('}');
     out
 }
