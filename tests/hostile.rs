@@ -638,6 +638,10 @@ fn log_server_cases(srv: &LogServer) -> Vec<HttpCase> {
         ("event_id object", br#"{"event_type":"A","event_id":{}}"#),
         ("event_id slash", br#"{"event_type":"A","event_id":"../x"}"#),
         (
+            "event_id of digits only (reads as an index)",
+            br#"{"event_type":"A","event_id":"12345"}"#,
+        ),
+        (
             "timestamp number",
             br#"{"event_type":"A","timestamp":1700000000}"#,
         ),

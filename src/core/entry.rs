@@ -183,6 +183,14 @@ pub enum EntryError {
         /// The rule broken.
         rule: &'static str,
     },
+    /// A new event's client-chosen `event_id` of digits only: `GET /v1/events/{index or
+    /// event_id}` and `tlog show` read such an id as a leaf index, so it could never be
+    /// looked up by that id. Refused when an event is created, not when one is decoded.
+    #[error("event_id {value:?} is all digits, which reads as a leaf index; add a non-digit character (e.g. a prefix such as \"run-\")")]
+    NumericEventId {
+        /// The id (at most its first 64 characters).
+        value: String,
+    },
     /// A timestamp that is not `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a real date and time.
     #[error("invalid timestamp {value:?}: {rule}")]
     InvalidTimestamp {
@@ -251,6 +259,18 @@ fn check_identifier(field: &'static str, value: &str, max: usize) -> Result<(), 
             position,
             character,
             rule: ID_RULE,
+        });
+    }
+    Ok(())
+}
+
+/// The extra rule for an `event_id` a client chooses for a new event (spec/entry.md §4): not
+/// digits only, since an all-digit id reads as a leaf index wherever an index or an id is
+/// accepted. Stored entries are not held to it (decoding does not call this).
+pub fn check_new_event_id(event_id: &str) -> Result<(), EntryError> {
+    if !event_id.is_empty() && event_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(EntryError::NumericEventId {
+            value: event_id.chars().take(64).collect(),
         });
     }
     Ok(())
@@ -768,6 +788,22 @@ mod tests {
             assert_eq!(entry_bytes(&h), reference, "fields {mask:05b}");
             assert_eq!(decode_entry(&reference).unwrap(), h);
         }
+    }
+
+    #[test]
+    fn new_event_ids_of_digits_only_are_refused() {
+        for id in ["0", "12345", "0002", &"9".repeat(128)] {
+            let e = check_new_event_id(id).unwrap_err();
+            assert!(
+                matches!(&e, EntryError::NumericEventId { value } if id.starts_with(value.as_str()))
+            );
+            assert!(e.to_string().contains("reads as a leaf index"), "{e}");
+        }
+        for id in ["12345a", "a1", "run-7", "1.5", "1e3", "0x10", "-1", "1:2"] {
+            check_new_event_id(id).unwrap();
+        }
+        // A generated id is never digits only (it has hyphens).
+        check_new_event_id(&event_id_from_random([0; 16])).unwrap();
     }
 
     #[test]

@@ -90,6 +90,9 @@ fn prepare_at(
     salt: [u8; 32],
 ) -> Result<PreparedEvent, EntryError> {
     let client_event_id = ev.event_id.is_some();
+    if let Some(id) = &ev.event_id {
+        entry::check_new_event_id(id)?;
+    }
     let client_timestamp = ev.timestamp.is_some();
     let event_id = ev
         .event_id
