@@ -14,7 +14,10 @@
 //!    most [`MAX_CONFLICT_RETRIES`] times). A 409 naming the size we sent means the witness
 //!    holds a different root for that size: alerted as a possible fork, not retried.
 //! 3. 400/403/404/422: logged as an alert and not retried for this checkpoint (a retry
-//!    would get the same answer); timeouts and other failures are retried with backoff.
+//!    would get the same answer); timeouts and other failures are retried with a backoff
+//!    kept per witness, across checkpoints: a witness that is down is asked after 0.2 s,
+//!    0.4 s, ... up to every [`RETRY_MAX`], not at every new checkpoint, and its failures
+//!    are logged at 1, 2, 4, 8, ... in a row (then once more when it cosigns again).
 //! 4. Each verified cosignature is added to the checkpoint; the cosigned note is published
 //!    to [`CosignedView`] once the quorum holds (or at once, with
 //!    [`CoordinatorConfig::publish_without_quorum`]), and re-published as more arrive.
@@ -200,6 +203,39 @@ struct Target {
     url: String,
     /// The size this witness last cosigned, as far as we know (0: unknown).
     last_size: u64,
+    /// Retryable failures in a row: the witness is asked again only after a backoff that
+    /// doubles with each (from [`RETRY_MIN`] to [`RETRY_MAX`]), even as new checkpoints
+    /// come, and a failure is logged only when this count reaches a power of two.
+    failures: u32,
+    /// When it may be asked again (set while failing).
+    retry_at: Option<tokio::time::Instant>,
+}
+
+impl Target {
+    /// Whether it may be asked now.
+    fn ready(&self, now: tokio::time::Instant) -> bool {
+        self.retry_at.is_none_or(|t| t <= now)
+    }
+
+    /// Notes a retryable failure; returns whether to log it.
+    fn failed(&mut self, now: tokio::time::Instant) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        self.retry_at = Some(now + retry_delay(self.failures));
+        self.failures.is_power_of_two()
+    }
+
+    /// Notes a cosignature; returns the failures it ends.
+    fn succeeded(&mut self) -> u32 {
+        self.retry_at = None;
+        std::mem::take(&mut self.failures)
+    }
+}
+
+/// The wait after `failures` retryable failures in a row: [`RETRY_MIN`] doubled each time,
+/// at most [`RETRY_MAX`].
+fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    RETRY_MIN.saturating_mul(1 << doublings).min(RETRY_MAX)
 }
 
 /// Starts the coordinator on the current tokio runtime; returns the view the server reads
@@ -219,6 +255,8 @@ pub fn start(
                 name: w.display_name(),
                 url: u.trim_end_matches('/').to_string(),
                 last_size: 0,
+                failures: 0,
+                retry_at: None,
             })
         })
         .collect();
@@ -263,7 +301,6 @@ async fn coordinate(
     let limit = Arc::new(Semaphore::new(config.max_parallel.max(1)));
     let mut rx = log.subscribe();
     let mut round: Option<Round> = None;
-    let mut backoff = RETRY_MIN;
     loop {
         let latest = rx.borrow_and_update().checkpoint.clone();
         if let Some(cp) = latest {
@@ -279,7 +316,6 @@ async fn coordinate(
                             sigs: vec![None; targets.len()],
                             given_up: vec![false; targets.len()],
                         });
-                        backoff = RETRY_MIN;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "the log's own checkpoint does not parse")
@@ -287,21 +323,32 @@ async fn coordinate(
                 }
             }
         }
-        let pending = match &mut round {
+        // The earliest time a witness still missing may be asked again.
+        let retry = match &mut round {
             Some(r) => {
                 run_round(&log, &config, &mut targets, &client, &limit, r, &publisher).await;
-                (0..targets.len()).any(|i| r.sigs[i].is_none() && !r.given_up[i])
+                (0..targets.len())
+                    .filter(|&i| r.sigs[i].is_none() && !r.given_up[i])
+                    .map(|i| {
+                        targets[i]
+                            .retry_at
+                            .unwrap_or_else(|| tokio::time::Instant::now() + RETRY_MIN)
+                    })
+                    .min()
             }
-            None => false,
+            None => None,
         };
-        // Wait for a new checkpoint, or retry the witnesses still missing after a backoff.
-        if pending {
-            tokio::select! {
+        // Wait for a new checkpoint, or until a missing witness's backoff has passed.
+        match retry {
+            Some(at) => tokio::select! {
                 changed = rx.changed() => if changed.is_err() { break },
-                _ = tokio::time::sleep(backoff) => { backoff = (backoff * 2).min(RETRY_MAX); }
+                _ = tokio::time::sleep_until(at) => {}
+            },
+            None => {
+                if rx.changed().await.is_err() {
+                    break;
+                }
             }
-        } else if rx.changed().await.is_err() {
-            break;
         }
     }
     tracing::info!("witness coordinator stopped: the log closed");
@@ -319,8 +366,9 @@ async fn run_round(
     publisher: &Publisher,
 ) {
     let mut set = JoinSet::new();
+    let now = tokio::time::Instant::now();
     for (i, t) in targets.iter().enumerate() {
-        if round.sigs[i].is_some() || round.given_up[i] {
+        if round.sigs[i].is_some() || round.given_up[i] || !t.ready(now) {
             continue;
         }
         let (t, log, client, limit, cp, config) = (
@@ -344,12 +392,29 @@ async fn run_round(
             tracing::error!("a witness request task failed");
             continue;
         };
-        targets[i].last_size = size;
+        let t = &mut targets[i];
+        t.last_size = size;
         match result {
-            Ok(sig) => round.sigs[i] = Some(sig),
+            Ok(sig) => {
+                let failures = t.succeeded();
+                if failures > 0 {
+                    tracing::info!(witness = %t.name, failures, "witness cosigns again");
+                }
+                round.sigs[i] = Some(sig);
+            }
             Err(e) => {
                 if e.retryable() {
-                    tracing::warn!(error = %e, "witness did not cosign; will retry");
+                    let failures = t.failures + 1;
+                    let wait = retry_delay(failures);
+                    if t.failed(tokio::time::Instant::now()) {
+                        // Logged at 1, 2, 4, 8, ... failures in a row, not at every one.
+                        tracing::warn!(
+                            error = %e,
+                            failures,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "witness did not cosign; will retry"
+                        );
+                    }
                 } else {
                     // Alert: a refusal is either our bug or the witness disagreeing with
                     // the log; a human must look.
