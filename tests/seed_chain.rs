@@ -618,13 +618,32 @@ proptest! {
 /// same bytes as serialising the whole record, whatever extra fields sort around it.
 #[test]
 fn line_matches_the_sorted_record() {
-    let extras: [&[&str]; 6] = [
+    let extras: [&[&str]; 8] = [
         &[],
         &["a"],
         &["b", "zz"],
         &["cu", "curr", "curr_hash_x", "curr_g"],
         &["\u{e9}t\u{e9}", "~"],
         &["aaa", "cz", "d"],
+        // Between every two fixed members, given out of order.
+        &[
+            "timestamp_",
+            "actor_",
+            "seq_",
+            "details0",
+            "prev",
+            "system0",
+            "hash",
+            "event_",
+            "model",
+            "sc",
+            "dataset_id0",
+            "deployment_",
+            "event_type_",
+            "A",
+            "\u{1f980}",
+        ],
+        &["leaf_hash", "salt", "submitter"],
     ];
     for (n, names) in extras.iter().enumerate() {
         let fields = RecordFields {

@@ -107,12 +107,14 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// Lower-case hex encoding of `bytes`.
 pub fn hex_encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    // Bytes first, one UTF-8 check at the end: pushing `char`s one at a time was 4% of the
+    // mirror's time (`perf` on `tlog serve`), for the hashes and salts of every record.
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0x0f) as usize] as char);
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 0x0f) as usize]);
     }
-    s
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// Decodes hex digits (either case); `None` on odd length or a non-hex character.
