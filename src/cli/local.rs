@@ -840,6 +840,27 @@ pub fn mirror_rebuild(dir: &DirArg, json_out: bool) -> CliResult {
 
 /// `tlog fsck`: re-verifies the whole log (every leaf, body, stored hash and checkpoint),
 /// reconciles the mirror and checks it against the latest checkpoint.
+/// `tlog compact`: a full compaction of the folder's database.
+pub fn compact(dir: &DirArg, json_out: bool) -> CliResult {
+    let (before, after) = DataDir::new(&dir.dir).compact()?;
+    if json_out {
+        print_json(&obj(vec![
+            ("ok", JsonValue::Bool(true)),
+            ("bytes_before", int(before)),
+            ("bytes_after", int(after)),
+        ]));
+    } else {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        println!(
+            "compacted {}: {:.1} MiB before, {:.1} MiB after",
+            dir.dir.display(),
+            mib(before),
+            mib(after)
+        );
+    }
+    Ok(())
+}
+
 pub fn fsck(dir: &DirArg, json_out: bool) -> CliResult {
     let d = DataDir::new(&dir.dir);
     let log = open(dir)?;

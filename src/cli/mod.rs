@@ -135,6 +135,12 @@ enum Command {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Rewrite the stored tables with the current storage options (a full compaction; not
+    /// while `tlog serve` runs on the folder).
+    Compact {
+        #[command(flatten)]
+        dir: DirArg,
+    },
     /// Run the HTTP log server (creates ./tlog-data with a fresh key if needed).
     Serve(serve::ServeArgs),
     /// Run a C2SP tlog-witness: create its key, trust logs, serve add-checkpoint.
@@ -218,6 +224,7 @@ pub fn main() -> i32 {
         Command::VerifyChain(a) => local::verify_chain(a, json),
         Command::Import(a) => local::import(a, json),
         Command::Fsck { dir } => local::fsck(&dir, json),
+        Command::Compact { dir } => local::compact(&dir, json),
         Command::Serve(a) => serve::serve(a),
         Command::Witness { command } => witness::witness(command, json),
         Command::Monitor(a) => witness::monitor(a, json),
