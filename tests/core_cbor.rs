@@ -8,7 +8,7 @@ use llm_audit_trail::core::cbor::{
     MAX_DEPTH,
 };
 use llm_audit_trail::core::hash::{hex_decode, hex_encode};
-use llm_audit_trail::core::json::{JsonNumber, JsonValue};
+use llm_audit_trail::core::json::{python_dumps_sorted, JsonNumber, JsonValue};
 use proptest::prelude::*;
 
 const LIMITS: DecodeLimits = DecodeLimits {
@@ -917,6 +917,9 @@ proptest! {
         // And the same JSON value back, once objects are in canonical order.
         let back = to_json(&decoded).unwrap();
         prop_assert_eq!(from_json(&back).unwrap(), value.clone());
+        // What the JSONL mirror writes of it is the same, whether it writes the value it was
+        // given (a fed event) or the one it decodes from the stored bytes (a rebuild).
+        prop_assert_eq!(python_dumps_sorted(&back), python_dumps_sorted(&j));
         prop_assert_eq!(encode(&from_json(&back).unwrap()).unwrap(), bytes);
         check_with_ciborium(&value);
     }

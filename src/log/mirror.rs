@@ -85,19 +85,44 @@ fn fields_of(
     leaf_hash: Hash,
     body: Option<BodyRecord>,
 ) -> RecordFields {
+    let body = match body {
+        Some(BodyRecord::Present { salt, body }) => match entry::decode_body(&body) {
+            Ok(b) => RecordBody::Present(salt, b),
+            Err(_) => RecordBody::Present(
+                salt,
+                entry::Body {
+                    actor: None,
+                    details: JsonValue::Null,
+                },
+            ),
+        },
+        Some(BodyRecord::Erased { erased_by, reason }) => RecordBody::Erased { erased_by, reason },
+        None => RecordBody::Missing,
+    };
+    fields_with(index, h, leaf_hash, body)
+}
+
+/// What a record holds of an event's body.
+enum RecordBody {
+    /// The salt and the decoded body.
+    Present([u8; 32], entry::Body),
+    /// Erased: by which event, and why.
+    Erased { erased_by: u64, reason: String },
+    /// No stored body.
+    Missing,
+}
+
+fn fields_with(index: u64, h: EntryHeader, leaf_hash: Hash, body: RecordBody) -> RecordFields {
     let mut extra = vec![(
         "leaf_hash".to_string(),
         JsonValue::String(leaf_hash.to_hex()),
     )];
     let (actor, details) = match body {
-        Some(BodyRecord::Present { salt, body }) => {
+        RecordBody::Present(salt, b) => {
             extra.push(("salt".into(), JsonValue::String(hex_encode(&salt))));
-            match entry::decode_body(&body) {
-                Ok(b) => (b.actor, b.details),
-                Err(_) => (None, JsonValue::Null),
-            }
+            (b.actor, b.details)
         }
-        Some(BodyRecord::Erased { erased_by, reason }) => {
+        RecordBody::Erased { erased_by, reason } => {
             extra.push((
                 "erased".into(),
                 crate::log::view::obj(vec![
@@ -107,7 +132,7 @@ fn fields_of(
             ));
             (None, JsonValue::Null)
         }
-        None => (None, JsonValue::Null),
+        RecordBody::Missing => (None, JsonValue::Null),
     };
     if let Some(s) = h.submitter {
         extra.push(("submitter".into(), JsonValue::String(s)));
@@ -240,7 +265,8 @@ impl Mirror {
         groups: Vec<Committed>,
     ) -> Result<u64, MirrorError> {
         let before = self.next_seq;
-        let mut buf = String::new();
+        // Sized for a chunk and a typical line past it: grown only for a long line.
+        let mut buf = String::with_capacity(WRITE_CHUNK_BYTES + (64 << 10));
         for group in groups {
             for (index, ev) in group.events {
                 if index < self.next_seq {
@@ -249,14 +275,9 @@ impl Mirror {
                 if index > self.next_seq {
                     self.lines_from_log(log, index, &mut buf)?;
                 }
-                let body = BodyRecord::Present {
-                    salt: ev.salt,
-                    body: ev.body_bytes,
-                };
-                self.push_line(
-                    fields_of(index, ev.header, ev.leaf_hash, Some(body)),
-                    &mut buf,
-                )?;
+                // The body as the writer encoded it, not decoded back from its bytes.
+                let body = RecordBody::Present(ev.salt, ev.body);
+                self.push_line(fields_with(index, ev.header, ev.leaf_hash, body), &mut buf)?;
             }
         }
         self.finish(buf, before)
