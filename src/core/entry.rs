@@ -678,12 +678,22 @@ pub fn format_timestamp(unix_micros: i64) -> Result<String, EntryError> {
     let days = seconds.div_euclid(SECONDS_PER_DAY);
     let sod = seconds.rem_euclid(SECONDS_PER_DAY);
     let (y, mo, d) = civil_from_days(days);
-    Ok(format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    ))
+    // Digits written in place: `format!` was 4% of a POST handler's time (`perf`).
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, mo);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod / 60 % 60);
+    put(17, 2, sod % 60);
+    put(20, 6, micros);
+    Ok(String::from_utf8(out.to_vec()).expect("digits and separators are ASCII"))
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS.ffffffZ` (exactly 27 ASCII characters, a real date in years
