@@ -1,6 +1,8 @@
 //! The witness coordinator keeps a backoff per witness across checkpoints: a witness that is
 //! down is not asked at every new checkpoint, and is asked again after its backoff.
 
+#![cfg(feature = "server")]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
