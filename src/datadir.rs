@@ -173,7 +173,12 @@ impl DataDir {
     /// 4 KiB blocks. Needs the folder to itself (not while `tlog serve` runs on it).
     /// Returns the database's size in bytes before and after.
     pub fn compact(&self) -> Result<(u64, u64), DataDirError> {
-        self.load_signer()?;
+        // Needs no key, only a log: the same refusal as every other command's.
+        if !self.is_initialised() {
+            return Err(DataDirError::NotInitialised(
+                self.path.display().to_string(),
+            ));
+        }
         let db = self.db_path();
         let before = dir_bytes(&db)?;
         let store = RocksStore::open(&db).map_err(crate::log::LogError::from)?;

@@ -838,8 +838,6 @@ pub fn mirror_rebuild(dir: &DirArg, json_out: bool) -> CliResult {
     Ok(())
 }
 
-/// `tlog fsck`: re-verifies the whole log (every leaf, body, stored hash and checkpoint),
-/// reconciles the mirror and checks it against the latest checkpoint.
 /// `tlog compact`: a full compaction of the folder's database.
 pub fn compact(dir: &DirArg, json_out: bool) -> CliResult {
     let (before, after) = DataDir::new(&dir.dir).compact()?;
@@ -861,6 +859,8 @@ pub fn compact(dir: &DirArg, json_out: bool) -> CliResult {
     Ok(())
 }
 
+/// `tlog fsck`: re-verifies the whole log (every leaf, body, stored hash and checkpoint),
+/// reconciles the mirror and checks it against the latest checkpoint.
 pub fn fsck(dir: &DirArg, json_out: bool) -> CliResult {
     let d = DataDir::new(&dir.dir);
     let log = open(dir)?;

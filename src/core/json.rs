@@ -921,6 +921,7 @@ impl TryFrom<&JsonValue> for serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn eight_bytes_at_a_time_agree_with_byte_by_byte() {
@@ -967,7 +968,6 @@ mod tests {
             "\"0123456789abcdef\\\"quoted\\\"\\u007f\\u00e9\\n-tail-of-it\""
         );
     }
-    use proptest::prelude::*;
 
     fn py(s: &str) -> Result<JsonValue, JsonError> {
         parse(s.as_bytes(), ParseOptions::PYTHON)

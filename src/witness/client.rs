@@ -404,14 +404,12 @@ async fn run_round(
             }
             Err(e) => {
                 if e.retryable() {
-                    let failures = t.failures + 1;
-                    let wait = retry_delay(failures);
                     if t.failed(tokio::time::Instant::now()) {
                         // Logged at 1, 2, 4, 8, ... failures in a row, not at every one.
                         tracing::warn!(
                             error = %e,
-                            failures,
-                            retry_in_ms = wait.as_millis() as u64,
+                            failures = t.failures,
+                            retry_in_ms = retry_delay(t.failures).as_millis() as u64,
                             "witness did not cosign; will retry"
                         );
                     }
