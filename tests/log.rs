@@ -285,7 +285,7 @@ fn a_layout_1_store_is_migrated_on_open_and_keeps_every_lookup() {
     let store = RocksStore::open(dir.path()).unwrap();
     assert_eq!(
         store.get(Table::Meta, b"layout").unwrap().as_deref(),
-        Some(&b"3"[..])
+        Some(&b"4"[..])
     );
     assert!(store.scan(Table::Index, b"e", b"f", 10).unwrap().is_empty());
     assert!(store.scan(Table::Index, b"h", b"i", 10).unwrap().is_empty());
@@ -364,7 +364,7 @@ fn appends_in_small_groups_store_exactly_the_tree() {
     let store = Arc::new(RocksStore::open(dir.path()).unwrap());
     assert_eq!(
         store.get(Table::Meta, b"layout").unwrap().as_deref(),
-        Some(&b"3"[..])
+        Some(&b"4"[..])
     );
     let log = open(store.clone());
     assert_eq!(log.tree_size(), acked.len() as u64);
@@ -385,5 +385,116 @@ fn appends_in_small_groups_store_exactly_the_tree() {
         assert_eq!(leaves.len() as u64, (n - bundle * 256).min(256));
     }
     check_everything(&log);
+    log.close();
+}
+
+/// The lookup keys of the newest events live in memory and reach the lookup table in
+/// sorted slices (`log::lookups`). At every moment a crash image must still find every
+/// acknowledged event by id and by leaf hash (the open derives the missing keys), the
+/// in-memory part stays bounded, and a clean close leaves nothing to derive.
+#[test]
+fn lookup_keys_survive_a_crash_at_any_point_of_their_way_to_the_store() {
+    use llm_audit_trail::log::lookups::CHUNK_EVENTS;
+    let store = MemoryStore::new();
+    let log = Log::open(
+        Arc::new(store.clone()),
+        signer(),
+        LogConfig {
+            checkpoint_interval: Duration::from_secs(3600),
+            max_batch_events: 1000,
+        },
+    )
+    .unwrap();
+    let indexed = |s: &MemoryStore| {
+        s.get(Table::Meta, b"lookup_indexed")
+            .unwrap()
+            .map(|v| u64::from_be_bytes(v.try_into().unwrap()))
+    };
+    assert_eq!(
+        indexed(&store),
+        Some(0),
+        "a new log records its lookup mark"
+    );
+    let total = 2 * CHUNK_EVENTS as usize + 20_000;
+    let mut acked = Vec::new();
+    let mut marks = Vec::new();
+    while acked.len() < total {
+        let n = 1000.min(total - acked.len());
+        let base = acked.len();
+        let evs = (base..base + n).map(event).collect();
+        acked.extend(
+            log.append_blocking(evs)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.unwrap()),
+        );
+        let mark = indexed(&store).unwrap();
+        assert!(mark <= acked.len() as u64);
+        assert!(
+            acked.len() as u64 - mark <= 3 * CHUNK_EVENTS,
+            "at most about two chunks held in memory: {mark} of {}",
+            acked.len()
+        );
+        if marks.last() != Some(&mark) || acked.len() % 9_000 == 0 {
+            // A crash image now: opening it derives what was only in memory.
+            let image = store.snapshot();
+            let l = open(Arc::new(image.clone()));
+            assert_eq!(l.tree_size(), acked.len() as u64);
+            assert_eq!(
+                indexed(&image),
+                Some(acked.len() as u64),
+                "derived keys stored"
+            );
+            for a in &acked {
+                assert_eq!(l.find_event_id(&a.event_id).unwrap(), Some(a.index));
+                assert_eq!(l.find_leaf_hash(&a.leaf_hash).unwrap(), Some(a.index));
+            }
+            l.close();
+            marks.push(mark);
+        }
+    }
+    assert!(marks.len() >= 6, "images at several marks: {marks:?}");
+    assert!(
+        indexed(&store).unwrap() >= 2 * CHUNK_EVENTS,
+        "full chunks went to the store during appends"
+    );
+    // The live log finds every event, wherever its keys are.
+    for a in acked.iter().step_by(97).chain(acked.last()) {
+        assert_eq!(log.find_event_id(&a.event_id).unwrap(), Some(a.index));
+        assert_eq!(log.find_leaf_hash(&a.leaf_hash).unwrap(), Some(a.index));
+    }
+    // A clean close stores every key.
+    log.close();
+    assert_eq!(indexed(&store), Some(total as u64));
+    let l = open(Arc::new(store.clone()));
+    for a in acked.iter().step_by(101) {
+        assert_eq!(l.find_event_id(&a.event_id).unwrap(), Some(a.index));
+    }
+    // A retried client id whose keys were spilled is still recognised.
+    let mut again = event(5);
+    again.event_id = Some(acked[5].event_id.clone());
+    let r = l.append_blocking(vec![again]).unwrap().remove(0).unwrap();
+    assert!(r.existing);
+    assert_eq!(r.index, 5);
+    l.close();
+}
+
+/// In a tree of one leaf the inclusion proof is empty, so proving reads no hash; the leaf
+/// hash served with it must still be read (it was a 500 from `/v1/proof/inclusion`, found
+/// by `tools/crashloop`'s lookup probes).
+#[test]
+fn inclusion_proof_with_leaf_in_a_tree_of_one() {
+    let log = open(Arc::new(MemoryStore::new()));
+    let a = log
+        .append_blocking(vec![event(0)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let (leaf, proof) = log.inclusion_proof_with_leaf(0, 1).unwrap();
+    assert_eq!(leaf, a.leaf_hash);
+    assert!(proof.is_empty());
+    log.append_blocking(vec![event(1)]).unwrap();
+    let (leaf, proof) = log.inclusion_proof_with_leaf(0, 2).unwrap();
+    assert_eq!((leaf, proof.len()), (a.leaf_hash, 1));
     log.close();
 }

@@ -242,3 +242,56 @@ fn memory_faults_behave_as_documented() {
     );
     s.write(b).unwrap();
 }
+
+/// Folders written before layout 4 kept the lookup table in a hash-bucketed memtable with a
+/// 9-byte prefix extractor (its files carry prefix filters). The current options (a plain
+/// skiplist, no prefix extractor) must open them and read every key, from files and from
+/// the WAL alike.
+#[test]
+fn rocks_store_reads_a_lookup_table_written_with_the_old_options() {
+    use rocksdb::{ColumnFamilyDescriptor, MemtableFactory, Options, SliceTransform, DB};
+    let dir = tempfile::tempdir().unwrap();
+    let key = |i: u32| {
+        let mut k = vec![b'h'];
+        k.extend_from_slice(&llm_audit_trail::core::hash::sha256(&i.to_be_bytes()));
+        k
+    };
+    {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_allow_concurrent_memtable_write(false);
+        let cfs = Table::ALL.iter().map(|t| {
+            let mut o = Options::default();
+            if *t == Table::Lookup {
+                o.set_prefix_extractor(SliceTransform::create_fixed_prefix(9));
+                o.set_memtable_factory(MemtableFactory::HashLinkList {
+                    bucket_count: 1 << 10,
+                });
+            }
+            ColumnFamilyDescriptor::new(t.name(), o)
+        });
+        let db = DB::open_cf_descriptors(&db_opts, dir.path(), cfs).unwrap();
+        let cf = db.cf_handle(Table::Lookup.name()).unwrap();
+        for i in 0..2000u32 {
+            db.put_cf(cf, key(i), u64::from(i).to_be_bytes()).unwrap();
+            if i == 999 {
+                // Half in a table file (with prefix filters), half only in the WAL.
+                db.flush_cf(cf).unwrap();
+            }
+        }
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    for i in 0..2000u32 {
+        assert_eq!(
+            store.get(Table::Lookup, &key(i)).unwrap(),
+            Some(u64::from(i).to_be_bytes().to_vec()),
+            "key {i}"
+        );
+    }
+    assert_eq!(store.get(Table::Lookup, &key(2000)).unwrap(), None);
+    assert_eq!(
+        store.scan(Table::Lookup, b"", &[0xff], 5000).unwrap().len(),
+        2000
+    );
+}

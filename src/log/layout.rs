@@ -11,15 +11,15 @@
 //!   length || record; a record is `0x01 || salt (32) || body bytes`, or after erasure
 //!   `0x00 || erasure event index (u64 BE) || reason (UTF-8)`.
 //! - Lookup (unique, 33-byte keys): `b'e' || SHA-256(event_id)` → leaf index (u64 BE);
-//!   `b'h' || leaf hash` → leaf index. Fixed-size, uniformly spread keys let RocksDB keep them
-//!   in a hash-bucketed memtable: these two puts an event were most of the writer's time in
-//!   one big skiplist.
+//!   `b'h' || leaf hash` → leaf index. Written in sorted slices by [`super::lookups`], up to
+//!   `meta/lookup_indexed`; the newest events' keys are held in memory.
 //! - Index: posting blocks `kind || value || 0x00 || first index (u64 BE)` → the ascending
 //!   leaf indexes (u64 BE each) of one group commit that have that value, for kinds `b'm'`
 //!   model_id, `b'd'` dataset_id, `b't'` event_type, `b'p'` deployment_id. One block a value
 //!   a group commit keeps puts per event near two. Ids never contain 0x00 (entry validation
 //!   forbids control characters).
-//! - Meta: `tree_size` → u64 BE; `origin` → UTF-8; `layout` → [`LAYOUT_VERSION`].
+//! - Meta: `tree_size`, `checkpoint_size`, `lookup_indexed` → u64 BE; `origin` → UTF-8;
+//!   `layout` → [`LAYOUT_VERSION`].
 //!
 //! Layout 1 (before the lookup table) kept `b'e' || event_id` and `b'h' || leaf hash` in the
 //! index table; [`migrate_v1`] moves them on open.
@@ -83,9 +83,11 @@ pub const BUNDLE_WIDTH: u64 = 256;
 /// Version of this layout, stored in `meta/layout`. Layout 3 grows partial bundles and
 /// chunks by appends ([`crate::storage::Op::Append`], a RocksDB merge operator), which a
 /// binary of layout 2 could not read.
-pub const LAYOUT_VERSION: &[u8] = b"3";
-/// Layout 2: the same keys and values, written by puts only; opening it only records
-/// layout 3.
+pub const LAYOUT_VERSION: &[u8] = b"4";
+/// Layout 3: appends, and every event's lookup keys written with the event. Opening it
+/// records that all of them are stored (`meta/lookup_indexed` = the tree size) and layout 4.
+pub const LAYOUT_V3: &[u8] = b"3";
+/// Layout 2: the keys and values of layout 3, written by puts only; opened as layout 3.
 pub const LAYOUT_V2: &[u8] = b"2";
 /// Layout 1, migrated on open by [`migrate_v1`].
 pub const LAYOUT_V1: &[u8] = b"1";
@@ -98,6 +100,10 @@ pub const META_ORIGIN: &[u8] = b"origin";
 pub const META_LAYOUT: &[u8] = b"layout";
 /// Meta key of the size of the latest signed checkpoint.
 pub const META_CHECKPOINT_SIZE: &[u8] = b"checkpoint_size";
+/// Meta key (layout 4) of the index below which every event's lookup keys are in the
+/// lookup table; the keys of later events are derived from their entries on open
+/// ([`super::lookups`]).
+pub const META_LOOKUP_INDEXED: &[u8] = b"lookup_indexed";
 
 /// Index kinds (first byte of an index key).
 pub mod kind {
@@ -174,10 +180,20 @@ pub fn migrate_v1(store: &dyn Store) -> Result<u64, StoreError> {
             store.write(batch)?;
         }
     }
-    let mut batch = Batch::new();
-    batch.put(Table::Meta, META_LAYOUT, LAYOUT_VERSION.to_vec());
-    store.write(batch)?;
+    mark_all_indexed(store)?;
     Ok(moved)
+}
+
+/// Records layout 4 for a folder of an older layout, whose events all have their lookup
+/// keys stored: `meta/lookup_indexed` = the tree size, in the same batch.
+pub fn mark_all_indexed(store: &dyn Store) -> Result<(), StoreError> {
+    let size = store
+        .get(Table::Meta, META_TREE_SIZE)?
+        .unwrap_or_else(|| be(0).to_vec());
+    let mut batch = Batch::new();
+    batch.put(Table::Meta, META_LOOKUP_INDEXED, size);
+    batch.put(Table::Meta, META_LAYOUT, LAYOUT_VERSION.to_vec());
+    store.write(batch)
 }
 
 /// Key of the hash chunk of `level` holding node `index`.

@@ -12,6 +12,7 @@ pub mod event;
 pub mod fsck;
 pub mod hashcache;
 pub mod layout;
+pub mod lookups;
 pub mod mirror;
 pub(crate) mod sequencer;
 pub use sequencer::{CommitStream, Committed, MAX_FED_EVENTS};
@@ -270,6 +271,8 @@ struct Shared {
     hash_cache: hashcache::HashChunkCache,
     /// The writer's hand-over of committed events to a follower.
     feed: Arc<sequencer::CommitFeed>,
+    /// Lookup keys of the newest events, not yet in the lookup table.
+    recent: Arc<lookups::RecentLookups>,
 }
 
 /// Events prepared for appending, or why each could not be.
@@ -328,6 +331,7 @@ impl Log {
                     layout::META_LAYOUT,
                     layout::LAYOUT_VERSION.to_vec(),
                 );
+                b.put(Table::Meta, layout::META_LOOKUP_INDEXED, be(0));
                 store.write(b)?;
             }
             Some(o) if o == origin.as_bytes() => {}
@@ -345,20 +349,29 @@ impl Log {
                 let moved = layout::migrate_v1(&*store)?;
                 tracing::info!(moved, "storage layout 1 migrated to 3 (lookup table)");
             }
-            Some(v) if v == layout::LAYOUT_V2 => {
-                // Same data; from now on partial values may be extended by appends.
-                let mut b = Batch::new();
-                b.put(
-                    Table::Meta,
-                    layout::META_LAYOUT,
-                    layout::LAYOUT_VERSION.to_vec(),
-                );
-                store.write(b)?;
-                tracing::info!("storage layout 2 marked 3 (appends)");
+            Some(v) if v == layout::LAYOUT_V3 || v == layout::LAYOUT_V2 => {
+                // Same data (layout 2 differs only by not using appends), and every event's
+                // lookup keys are stored.
+                layout::mark_all_indexed(&*store)?;
+                tracing::info!("storage layout {} marked 4", String::from_utf8_lossy(v));
             }
-            _ => return Err(LogError::Corrupt("unknown storage layout version".into())),
+            Some(v) => {
+                return Err(LogError::Corrupt(format!(
+                    "unknown storage layout {:?} (written by a newer tlog?)",
+                    String::from_utf8_lossy(v)
+                )))
+            }
+            None => return Err(LogError::Corrupt("storage layout not recorded".into())),
         }
         let state = WriterState::load(&*store)?;
+        // Lookup keys a crash left only in memory: derived again from the entries.
+        let derived = lookups::recover(&*store, state.tree_size)?;
+        if derived > 0 {
+            tracing::info!(
+                events = derived,
+                "lookup keys of the newest events restored"
+            );
+        }
         // Recovery check: the stored tree must have, at the latest checkpoint's size, the
         // root that checkpoint signed. Every batch is atomic, so there is no half-written
         // step to finish; a mismatch means the data was changed behind the log's back.
@@ -398,7 +411,9 @@ impl Log {
         });
         let metrics = Arc::new(Metrics::default());
         let feed = Arc::new(sequencer::CommitFeed::default());
+        let recent = Arc::new(lookups::RecentLookups::default());
         let writer = Writer {
+            lookups: lookups::LookupWriter::new(recent.clone(), state.tree_size),
             store: store.clone(),
             signer,
             origin: origin.clone(),
@@ -428,6 +443,7 @@ impl Log {
                 started: Instant::now(),
                 hash_cache: hashcache::HashChunkCache::new(hashcache::HASH_CACHE_BYTES),
                 feed,
+                recent,
             }),
         })
     }
@@ -771,17 +787,21 @@ impl Log {
 
     /// Finds the leaf index of an event id.
     pub fn find_event_id(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        match self
-            .shared
-            .store
-            .get(Table::Lookup, &layout::event_id_key(event_id))?
-        {
-            None => Ok(None),
-            Some(v) => {
-                let i = crate::storage::parse_be(&v)?;
-                Ok((i < self.tree_size()).then_some(i))
-            }
-        }
+        self.lookup(&layout::event_id_key(event_id))
+    }
+
+    /// Looks a lookup key up: among the newest events (in memory), then in the store.
+    /// (The writer adds keys to memory after they are durable, and drops them from memory
+    /// only after they are in the store, so a key is always in one of the two places.)
+    fn lookup(&self, key: &lookups::Key) -> Result<Option<u64>, LogError> {
+        let i = match self.shared.recent.get(key) {
+            Some(i) => i,
+            None => match self.shared.store.get(Table::Lookup, key)? {
+                None => return Ok(None),
+                Some(v) => crate::storage::parse_be(&v)?,
+            },
+        };
+        Ok((i < self.tree_size()).then_some(i))
     }
 
     /// The leaf hash at `index` (from the stored level-0 hashes: no entry is read).
@@ -798,17 +818,7 @@ impl Log {
 
     /// Finds the leaf index of a leaf hash.
     pub fn find_leaf_hash(&self, hash: &Hash) -> Result<Option<u64>, LogError> {
-        match self
-            .shared
-            .store
-            .get(Table::Lookup, &layout::leaf_key(hash))?
-        {
-            None => Ok(None),
-            Some(v) => {
-                let i = crate::storage::parse_be(&v)?;
-                Ok((i < self.tree_size()).then_some(i))
-            }
-        }
+        self.lookup(&layout::leaf_key(hash))
     }
 
     /// Leaf indexes matching `filter`, in order, strictly after `after`, at most `limit`.
@@ -950,10 +960,11 @@ impl Log {
             got: std::cell::Cell::new(None),
         };
         let proof = proof::prove_inclusion(index, tree_size, &reader).map_err(proof_err)?;
-        let leaf = reader
-            .got
-            .get()
-            .ok_or_else(|| LogError::Internal("leaf hash not read".into()))?;
+        let leaf = match reader.got.get() {
+            Some(leaf) => leaf,
+            // The proof read no hash (a tree of one leaf): read the leaf alone.
+            None => self.leaf_hash(index)?,
+        };
         Ok((leaf, proof))
     }
 

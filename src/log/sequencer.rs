@@ -216,6 +216,8 @@ pub(crate) struct Writer {
     pub metrics: Arc<super::Metrics>,
     /// The follower's feed of committed events.
     pub feed: Arc<CommitFeed>,
+    /// The newest events' lookup keys, and their way into the lookup table.
+    pub lookups: super::lookups::LookupWriter,
 }
 
 /// The new leaves of one committed group, in index order, as the writer hands them to a
@@ -381,8 +383,12 @@ impl Writer {
                 }
             }
         }
-        // Shutdown: every queued request was answered above; sign a final checkpoint.
+        // Shutdown: every queued request was answered above; sign a final checkpoint, and
+        // store the lookup keys held in memory (else the next open derives them again).
         let _ = self.sign_checkpoint_alone();
+        if let Err(e) = self.lookups.finish(&*self.store) {
+            tracing::warn!(error = %e, "storing the newest lookup keys on close failed; the next open derives them");
+        }
     }
 
     fn until_checkpoint_due(&self) -> Duration {
@@ -519,10 +525,13 @@ impl Writer {
             }));
         }
         let key = layout::event_id_key(&ev.header.event_id);
-        let Some(v) = self.store.get(Table::Lookup, &key)? else {
-            return Ok(None);
+        let index = match self.lookups.get(&key) {
+            Some(i) => i,
+            None => match self.store.get(Table::Lookup, &key)? {
+                None => return Ok(None),
+                Some(v) => crate::storage::parse_be(&v)?,
+            },
         };
-        let index = crate::storage::parse_be(&v)?;
         let (header, bytes) = super::read_entry(&*self.store, index)?
             .ok_or_else(|| LogError::Corrupt(format!("indexed event {index} missing")))?;
         let body = layout::read_body(&*self.store, index)?;
@@ -574,9 +583,16 @@ impl Writer {
             }
             Err(e) => {
                 // The batch may or may not be on disk: rebuild the state from the store so
-                // that the next batch continues from whatever is really there.
+                // that the next batch continues from whatever is really there (and hold the
+                // lookup keys of any events that did land).
+                self.lookups.aborted();
                 match WriterState::load(&*self.store) {
-                    Ok(state) => self.state = state,
+                    Ok(state) => {
+                        if let Err(e2) = self.lookups.catch_up(&*self.store, state.tree_size) {
+                            tracing::error!(error = %e2, "deriving lookup keys failed");
+                        }
+                        self.state = state;
+                    }
                     Err(e2) => tracing::error!(error = %e2, "reloading log state failed"),
                 }
                 self.publish(None);
@@ -701,10 +717,10 @@ impl Writer {
                     self.state.bodies.clear();
                     self.state.bodies_stored = Some(0);
                 }
-                // Unique indexes: one put each; postings gathered per value below.
+                // Unique lookups: held in memory once durable (`lookups`); postings gathered
+                // per value below.
                 let h = &ev.header;
-                batch.put(Table::Lookup, layout::event_id_key(&h.event_id), be(index));
-                batch.put(Table::Lookup, layout::leaf_key(&ev.leaf_hash), be(index));
+                self.lookups.stage(index, &h.event_id, &ev.leaf_hash);
                 postings
                     .entry((kind::TYPE, h.event_type.as_str()))
                     .or_default()
@@ -779,12 +795,14 @@ impl Writer {
         } else {
             None
         };
+        self.lookups.add_spill(&mut batch);
         let bytes = batch.byte_size();
         let fsync_started = Instant::now();
         // Durable point: after this returns, the whole group (and its checkpoint) is on disk.
         let written = self.store.write(batch);
         self.metrics.observe_write(written.is_ok());
         written?;
+        self.lookups.committed();
         self.metrics.observe_fsync(fsync_started.elapsed());
         self.metrics
             .observe_batch(appended, bytes, started.elapsed());

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    MemtableFactory, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
 use super::{Batch, KeyValue, Op, Store, StoreError, Table};
@@ -19,12 +19,6 @@ use super::{Batch, KeyValue, Op, Store, StoreError, Table};
 pub const BLOCK_CACHE_BYTES: usize = 128 << 20;
 /// Size of each column family's memtable.
 pub const WRITE_BUFFER_BYTES: usize = 64 << 20;
-
-/// Bytes of a lookup key that pick its memtable bucket (kind byte + 8 digest bytes).
-const LOOKUP_PREFIX: usize = 9;
-/// Hash buckets of a lookup memtable: a 64 MiB memtable holds about 10^6 keys, so a bucket
-/// holds one key on average (the bucket array is 8 MiB).
-const LOOKUP_BUCKETS: usize = 1 << 20;
 
 /// Name of the merge operator behind [`Op::Append`](super::Op::Append), recorded by RocksDB
 /// in the folder's OPTIONS file.
@@ -117,17 +111,6 @@ impl RocksStore {
                 b.set_block_size(16 << 10);
             }
             o.set_block_based_table_factory(&b);
-            if table == Table::Lookup {
-                // Keys are 33 bytes of uniformly spread digest: a memtable of hash buckets
-                // (on the first 9 bytes), each a short sorted list, instead of one big
-                // skiplist whose random inserts were most of the writer's time (a cache miss
-                // a level). Linked lists beat small skiplists a bucket by 5-9% of durable
-                // append throughput (`benches/append.rs`, run back to back).
-                o.set_prefix_extractor(SliceTransform::create_fixed_prefix(LOOKUP_PREFIX));
-                o.set_memtable_factory(MemtableFactory::HashLinkList {
-                    bucket_count: LOOKUP_BUCKETS,
-                });
-            }
             o
         };
         let mut db_opts = Options::default();
@@ -135,8 +118,7 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_compression_type(DBCompressionType::None);
         db_opts.set_max_background_jobs(2);
-        // Hash-bucketed memtables (the lookup table) do not take concurrent inserts; the log
-        // has one writer anyway.
+        // The log has one writer.
         db_opts.set_allow_concurrent_memtable_write(false);
         db_opts.set_keep_log_file_num(4);
         db_opts.set_max_total_wal_size(256 << 20);

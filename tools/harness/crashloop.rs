@@ -1039,6 +1039,39 @@ impl Harness {
             );
         }
 
+        // 1b. Lookups: the newest acknowledged events (whose lookup keys a kill may have
+        //     left only in the dead server's memory) and a sample of older ones are found by
+        //     event id and by leaf hash.
+        let probes: Vec<(u64, String, String)> = self
+            .acked
+            .iter()
+            .rev()
+            .enumerate()
+            .filter(|(k, _)| *k < 64 || k % 211 == 0)
+            .map(|(_, (i, a))| (*i, a.event_id.clone(), a.leaf_hash.clone()))
+            .collect();
+        for (i, id, leaf) in probes {
+            for (how, path) in [
+                ("event id", format!("{url}/v1/events/{id}")),
+                (
+                    "leaf hash",
+                    format!("{url}/v1/proof/inclusion?leaf_hash={leaf}"),
+                ),
+            ] {
+                let found = self.get_json(&path).map(|v| {
+                    v.get("index")
+                        .or_else(|| v.get("leaf_index"))
+                        .and_then(Value::as_u64)
+                });
+                if !matches!(found, Ok(Some(f)) if f == i) {
+                    self.problem(
+                        Problem::Mismatch,
+                        format!("round {round}: acknowledged event {id} at {i} not found by {how}: {found:?}"),
+                    );
+                }
+            }
+        }
+
         // 2. Every checkpoint ever seen is consistent with the current one.
         let seen: Vec<(u64, Hash)> = self.checkpoints.iter().map(|(s, r)| (*s, *r)).collect();
         for (old, old_root) in seen {
