@@ -295,3 +295,123 @@ fn rocks_store_reads_a_lookup_table_written_with_the_old_options() {
         2000
     );
 }
+
+/// Environment variable that turns [`recycled_wal_writer_process`] into the writer process
+/// of [`rocks_store_keeps_acknowledged_writes_in_a_recycled_wal_across_sigkill`].
+const RECYCLE_CHILD_DIR: &str = "TLOG_TEST_RECYCLED_WAL_DIR";
+
+/// Not a test by itself: the child process of
+/// [`rocks_store_keeps_acknowledged_writes_in_a_recycled_wal_across_sigkill`] (the test
+/// binary runs itself with [`RECYCLE_CHILD_DIR`] set). Without that variable it returns.
+#[test]
+fn recycled_wal_writer_process() {
+    let Some(dir) = std::env::var_os(RECYCLE_CHILD_DIR) else {
+        return;
+    };
+    use std::io::Write;
+    let s = RocksStore::open(std::path::Path::new(&dir)).unwrap();
+    let flush_all = || {
+        for t in Table::ALL {
+            s.compact(t);
+        }
+    };
+    // Fill a first WAL with ~6 MB, retire it (flushing every table makes it obsolete: it
+    // goes to the recycle list), then retire the next one, so the third WAL is the first
+    // file again, with its old records still behind the new ones.
+    for i in 0u64..200 {
+        let mut b = Batch::new();
+        b.put(Table::Bodies, i.to_be_bytes(), vec![0xa5; 32 << 10]);
+        s.write(b).unwrap();
+    }
+    flush_all();
+    let mut b = Batch::new();
+    b.put(Table::Meta, b"between", b"x".to_vec());
+    s.write(b).unwrap();
+    flush_all();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    for i in 0u64.. {
+        let mut b = Batch::new();
+        b.put(
+            Table::Entries,
+            i.to_be_bytes(),
+            vec![i as u8; 1000 + (i % 7) as usize * 300],
+        );
+        b.put(Table::Meta, b"last", i.to_be_bytes().to_vec());
+        s.write(b).unwrap();
+        writeln!(out, "acked {i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// WAL recycling (`recycle_log_file_num`, `storage::rocks`) must keep the durability
+/// contract: a process writing synced batches into a reused WAL file (whose earlier
+/// records are still behind the new ones) is SIGKILLed; on reopen every acknowledged
+/// batch is there, and what was recovered is a prefix of what was written (no hole).
+#[test]
+fn rocks_store_keeps_acknowledged_writes_in_a_recycled_wal_across_sigkill() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    for (round, kill_after) in [(0u32, 40u64), (1, 250)] {
+        let sub = dir.path().join(format!("r{round}"));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "recycled_wal_writer_process", "--nocapture"])
+            .env(RECYCLE_CHILD_DIR, &sub)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acked = None;
+        let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.map_while(Result::ok) {
+            if let Some(i) = line
+                .strip_prefix("acked ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                acked = Some(i);
+                if i >= kill_after {
+                    break;
+                }
+            }
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let acked = acked.expect("the writer acknowledged writes");
+        let log = std::fs::read_dir(&sub)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("LOG"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>();
+        assert!(
+            log.contains("reusing log"),
+            "round {round}: the writes went to a recycled WAL (RocksDB's LOG says so)"
+        );
+        let s = RocksStore::open(&sub).unwrap();
+        let last = s
+            .get(Table::Meta, b"last")
+            .unwrap()
+            .expect("last write recorded");
+        let last = u64::from_be_bytes(last.try_into().unwrap());
+        assert!(
+            last >= acked,
+            "round {round}: acknowledged {acked}, recovered {last}"
+        );
+        for i in 0..=last {
+            assert_eq!(
+                s.get(Table::Entries, &i.to_be_bytes()).unwrap(),
+                Some(vec![i as u8; 1000 + (i % 7) as usize * 300]),
+                "round {round}: write {i} of {last} recovered whole"
+            );
+        }
+        assert_eq!(
+            s.get(Table::Entries, &(last + 1).to_be_bytes()).unwrap(),
+            None
+        );
+        assert!(s
+            .get(Table::Bodies, &199u64.to_be_bytes())
+            .unwrap()
+            .is_some());
+    }
+}
