@@ -431,8 +431,8 @@ fn lookup_keys_survive_a_crash_at_any_point_of_their_way_to_the_store() {
         let mark = indexed(&store).unwrap();
         assert!(mark <= acked.len() as u64);
         assert!(
-            acked.len() as u64 - mark <= 3 * CHUNK_EVENTS,
-            "at most about two chunks held in memory: {mark} of {}",
+            acked.len() as u64 - mark <= 4 * CHUNK_EVENTS,
+            "at most about three chunks held in memory: {mark} of {}",
             acked.len()
         );
         if marks.last() != Some(&mark) || acked.len() % 9_000 == 0 {
@@ -454,6 +454,11 @@ fn lookup_keys_survive_a_crash_at_any_point_of_their_way_to_the_store() {
         }
     }
     assert!(marks.len() >= 6, "images at several marks: {marks:?}");
+    // Full chunks go to the store while the log runs (on the spiller's thread).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while indexed(&store).unwrap() < 2 * CHUNK_EVENTS && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         indexed(&store).unwrap() >= 2 * CHUNK_EVENTS,
         "full chunks went to the store during appends"

@@ -10,24 +10,28 @@
 //!
 //! - **in memory** while they are recent: [`RecentLookups`], read by every lookup before the
 //!   store, in chunks of [`CHUNK_EVENTS`] events;
-//! - **then in the store**, in key order: a full chunk is sorted off the writer's thread and
-//!   its keys ride along with the next group commits, a slice of at least
-//!   [`SPILL_KEYS_MIN`] each (in the same synced batch, so no extra write and no extra
-//!   fsync). RocksDB takes sorted runs into its (skiplist) memtable cheaply and flushes it
-//!   without sorting. The batch with a chunk's last slice also sets `meta/lookup_indexed`
+//! - **then in the store**, in key order: a full chunk goes to a thread of its own (the
+//!   spiller), which sorts it and writes it in slices of [`SPILL_SLICE_KEYS`], unsynced
+//!   (the writer's next synced group commit makes them durable, in order). RocksDB takes
+//!   sorted runs into its (skiplist) memtable cheaply, on the spiller's thread, and flushes
+//!   it without sorting. The slice that completes a chunk also sets `meta/lookup_indexed`
 //!   to the chunk's end; only after that write does the chunk leave memory.
 //!
 //! Crash safety: lookup keys are derived data (an entry holds its event id; a leaf hash is
 //! the hash of the entry), and `meta/lookup_indexed` is written only in the batch that
 //! completes the keys below it. On open, [`recover`] derives the keys of every event from
 //! `lookup_indexed` to the tree size from the stored entries and writes them, so a crash
-//! loses no lookup. The in-memory part is bounded: the writer drains a frozen chunk at
-//! least twice as fast as it fills the next one, so at most about two chunks are held.
+//! loses no lookup. The in-memory part is bounded: the spiller holds one chunk and its
+//! channel one more; with both taken the writer waits, so at most three chunks are held
+//! (~15 MiB).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::layout::{self, BUNDLE_WIDTH, LOOKUP_KEY_LEN};
 use super::LogError;
@@ -41,8 +45,9 @@ pub type Key = [u8; LOOKUP_KEY_LEN];
 /// Events a chunk of recent lookups covers before it is frozen and written out (65,536
 /// keys, ~5 MiB in memory). At 20k events/s that is a chunk every 1.6 s.
 pub const CHUNK_EVENTS: u64 = 1 << 15;
-/// Fewest keys of a frozen chunk written with one group commit.
-pub const SPILL_KEYS_MIN: usize = 2048;
+/// Keys of a frozen chunk the spiller writes in one batch: small, so that a group commit of
+/// the writer that RocksDB puts in the same write group does not wait long for it.
+pub const SPILL_SLICE_KEYS: usize = 512;
 /// Most keys a batch of [`recover`] or of a final write on close.
 const WRITE_KEYS_MAX: usize = 1 << 16;
 
@@ -98,46 +103,10 @@ impl RecentLookups {
     }
 }
 
-/// A frozen chunk on its way to the store.
-struct Spill {
-    /// Events below this index have their keys in the store once this chunk is written.
+/// A frozen chunk for the spiller: its keys (unsorted) and the index it completes.
+struct SpillJob {
     end: u64,
-    sorted: Sorted,
-    /// Keys of `sorted` already durable.
-    written: usize,
-}
-
-enum Sorted {
-    /// Being sorted on its own thread.
-    Sorting(JoinHandle<Vec<(Key, u64)>>),
-    Ready(Vec<(Key, u64)>),
-}
-
-impl Sorted {
-    /// The sorted keys, waiting for the sort when `wait`; `None` while still sorting.
-    fn ready(&mut self, wait: bool) -> Option<&[(Key, u64)]> {
-        if let Sorted::Sorting(h) = self {
-            if !wait && !h.is_finished() {
-                return None;
-            }
-            let Sorted::Sorting(h) = std::mem::replace(self, Sorted::Ready(Vec::new())) else {
-                unreachable!()
-            };
-            // A sort of fixed-size keys by a total order does not panic.
-            *self = Sorted::Ready(h.join().expect("sorting lookup keys"));
-        }
-        match self {
-            Sorted::Ready(v) => Some(v),
-            Sorted::Sorting(_) => None,
-        }
-    }
-}
-
-fn take_keys(slot: &Mutex<Option<Vec<(Key, u64)>>>) -> Vec<(Key, u64)> {
-    slot.lock()
-        .expect("lookup keys slot")
-        .take()
-        .unwrap_or_default()
+    keys: Vec<(Key, u64)>,
 }
 
 fn sort_keys(mut v: Vec<(Key, u64)>) -> Vec<(Key, u64)> {
@@ -145,8 +114,56 @@ fn sort_keys(mut v: Vec<(Key, u64)>) -> Vec<(Key, u64)> {
     v
 }
 
+/// The spiller thread: sorts each frozen chunk and writes it in slices of
+/// [`SPILL_SLICE_KEYS`] (unsynced: the writer's next synced group makes them durable, in
+/// order), the last with `meta/lookup_indexed`; then drops the chunk from memory. Runs
+/// until the writer drops its sender. A failed write is retried (after a pause) until it
+/// succeeds or the log closes; the keys stay in memory meanwhile, and whatever was not
+/// stored is derived again on the next open.
+fn spiller(
+    store: Arc<dyn Store>,
+    shared: Arc<RecentLookups>,
+    rx: Receiver<SpillJob>,
+    closing: Arc<AtomicBool>,
+) {
+    while let Ok(job) = rx.recv() {
+        let sorted = sort_keys(job.keys);
+        let mut done = 0;
+        let mut failures = 0u32;
+        while done < sorted.len() {
+            let slice = &sorted[done..sorted.len().min(done + SPILL_SLICE_KEYS)];
+            let mut batch = Batch::new();
+            for (k, i) in slice {
+                batch.put(Table::Lookup, k.to_vec(), be(*i));
+            }
+            if done + slice.len() == sorted.len() {
+                batch.put(Table::Meta, layout::META_LOOKUP_INDEXED, be(job.end));
+            }
+            match store.write_unsynced(batch) {
+                Ok(()) => done += slice.len(),
+                Err(e) => {
+                    failures += 1;
+                    if failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures, "storing lookup keys failed; retrying");
+                    }
+                    // Pauses of up to 5 s; given up only when the log closes (the next
+                    // open derives the keys).
+                    for _ in 0..failures.min(50) {
+                        if closing.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+        shared.retire_oldest();
+    }
+}
+
 /// The writer's side of the lookup keys.
 pub(crate) struct LookupWriter {
+    store: Arc<dyn Store>,
     shared: Arc<RecentLookups>,
     /// The active chunk's keys, in the order they were added.
     active: Vec<(Key, u64)>,
@@ -154,26 +171,39 @@ pub(crate) struct LookupWriter {
     active_start: u64,
     /// Index after the newest event whose keys were added.
     next: u64,
-    /// Frozen chunks, oldest first (the same order as `shared.frozen`).
-    spills: VecDeque<Spill>,
     /// Keys of the group being committed.
     staged: Vec<(Key, u64)>,
-    /// Keys of the oldest spill put into the batch being committed.
-    in_flight: usize,
+    /// The spiller's channel (one chunk in hand, one waiting: then the writer waits) and
+    /// thread; `None` once finished.
+    spiller: Option<(SyncSender<SpillJob>, JoinHandle<()>)>,
+    /// Tells a spiller that is retrying a failed write to stop.
+    closing: Arc<AtomicBool>,
 }
 
 impl LookupWriter {
     /// A writer for a log whose keys are all stored below `tree_size` (after [`recover`]).
-    pub fn new(shared: Arc<RecentLookups>, tree_size: u64) -> LookupWriter {
-        LookupWriter {
+    pub fn new(
+        store: Arc<dyn Store>,
+        shared: Arc<RecentLookups>,
+        tree_size: u64,
+    ) -> Result<LookupWriter, LogError> {
+        let (tx, rx) = sync_channel(1);
+        let closing = Arc::new(AtomicBool::new(false));
+        let (st, sh, cl) = (store.clone(), shared.clone(), closing.clone());
+        let handle = std::thread::Builder::new()
+            .name("tlog-lookups".into())
+            .spawn(move || spiller(st, sh, rx, cl))
+            .map_err(|e| LogError::Internal(format!("starting the lookup spiller: {e}")))?;
+        Ok(LookupWriter {
+            store,
             shared,
             active: Vec::new(),
             active_start: tree_size,
             next: tree_size,
-            spills: VecDeque::new(),
             staged: Vec::new(),
-            in_flight: 0,
-        }
+            spiller: Some((tx, handle)),
+            closing,
+        })
     }
 
     /// The index of `key` if it is recent (the writer's own duplicate check).
@@ -187,37 +217,8 @@ impl LookupWriter {
         self.staged.push((layout::leaf_key(leaf), index));
     }
 
-    /// Adds to `batch` the next slice of the oldest frozen chunk (if its sort is done),
-    /// and `meta/lookup_indexed` when the slice is its last.
-    pub fn add_spill(&mut self, batch: &mut Batch) {
-        self.in_flight = 0;
-        let budget = SPILL_KEYS_MIN.max(4 * self.staged.len());
-        let Some(s) = self.spills.front_mut() else {
-            return;
-        };
-        let Some(sorted) = s.sorted.ready(false) else {
-            return;
-        };
-        let take = budget.min(sorted.len() - s.written);
-        for (k, i) in &sorted[s.written..s.written + take] {
-            batch.put(Table::Lookup, k.to_vec(), be(*i));
-        }
-        if s.written + take == sorted.len() {
-            batch.put(Table::Meta, layout::META_LOOKUP_INDEXED, be(s.end));
-        }
-        self.in_flight = take;
-    }
-
-    /// The batch of the group (with its staged keys and spill slice) is durable.
+    /// The batch of the group (with its staged keys) is durable.
     pub fn committed(&mut self) {
-        if let Some(s) = self.spills.front_mut() {
-            s.written += self.in_flight;
-            if matches!(&s.sorted, Sorted::Ready(v) if s.written == v.len()) {
-                self.spills.pop_front();
-                self.shared.retire_oldest();
-            }
-        }
-        self.in_flight = 0;
         let staged = std::mem::take(&mut self.staged);
         if let Some((_, last)) = staged.last() {
             self.next = self.next.max(last + 1);
@@ -225,19 +226,18 @@ impl LookupWriter {
         self.add_durable(staged);
     }
 
-    /// The group's batch failed: nothing staged or spilled counts.
+    /// The group's batch failed: nothing staged counts.
     pub fn aborted(&mut self) {
         self.staged.clear();
-        self.in_flight = 0;
     }
 
-    /// Adds keys of durable events (in index order), freezing the chunk when it is full.
-    fn add_durable(&mut self, pairs: Vec<(Key, u64)>) {
+    /// Adds keys of durable events (in index order), handing the chunk to the spiller when
+    /// it is full.
+    fn add_durable(&mut self, mut pairs: Vec<(Key, u64)>) {
         if pairs.is_empty() {
             return;
         }
         self.shared.insert(&pairs);
-        let mut pairs = pairs;
         if self.active.is_empty() {
             self.active = std::mem::take(&mut pairs);
         } else {
@@ -245,52 +245,47 @@ impl LookupWriter {
         }
         self.staged = pairs; // keeps the (empty) buffer's capacity
         if self.next - self.active_start >= CHUNK_EVENTS {
-            self.shared.freeze();
-            // Sorted on a thread of its own (~5 ms for a chunk), not in the writer's path.
-            // Should no thread be had, the keys are still in `slot`, and sorted here.
-            let slot = Arc::new(Mutex::new(Some(std::mem::take(&mut self.active))));
-            let theirs = slot.clone();
-            let sorted = match std::thread::Builder::new()
-                .name("tlog-lookup-sort".into())
-                .spawn(move || sort_keys(take_keys(&theirs)))
-            {
-                Ok(h) => Sorted::Sorting(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "sorting lookup keys on the writer thread");
-                    Sorted::Ready(sort_keys(take_keys(&slot)))
+            if let Some((tx, _)) = &self.spiller {
+                self.shared.freeze();
+                let job = SpillJob {
+                    end: self.next,
+                    keys: std::mem::take(&mut self.active),
+                };
+                if tx.send(job).is_err() {
+                    // The spiller is gone (it only stops when told): keep the keys in
+                    // memory; the next open stores them.
+                    tracing::error!("the lookup spiller stopped");
                 }
-            };
-            self.spills.push_back(Spill {
-                end: self.next,
-                sorted,
-                written: 0,
-            });
-            self.active_start = self.next;
+                self.active_start = self.next;
+            }
         }
     }
 
     /// After a failed write that may have landed: adds the keys of events the store has
     /// beyond those the writer holds (`tree_size` is the reloaded size).
-    pub fn catch_up(&mut self, store: &dyn Store, tree_size: u64) -> Result<(), LogError> {
+    pub fn catch_up(&mut self, tree_size: u64) -> Result<(), LogError> {
         if tree_size > self.next {
-            let pairs = derive(store, self.next, tree_size)?;
+            let pairs = derive(&*self.store, self.next, tree_size)?;
             self.next = tree_size;
             self.add_durable(pairs);
         }
         Ok(())
     }
 
-    /// Writes every key still held (on close), so that the next open has nothing to derive.
-    pub fn finish(&mut self, store: &dyn Store) -> Result<(), LogError> {
-        let mut all = Vec::new();
-        for mut s in std::mem::take(&mut self.spills) {
-            let written = s.written;
-            if let Some(v) = s.sorted.ready(true) {
-                all.extend_from_slice(&v[written..]);
-            }
+    /// Lets the spiller finish, then writes every key still held (on close), so that the
+    /// next open has nothing to derive.
+    pub fn finish(&mut self) -> Result<(), LogError> {
+        if let Some((tx, handle)) = self.spiller.take() {
+            // Queued chunks are still written; a write that keeps failing is given up.
+            drop(tx);
+            self.closing.store(true, Ordering::Relaxed);
+            let _ = handle.join();
         }
-        all.append(&mut self.active);
-        write_sorted(store, sort_keys(all), self.next)?;
+        write_sorted(
+            &*self.store,
+            sort_keys(std::mem::take(&mut self.active)),
+            self.next,
+        )?;
         self.shared.clear();
         self.active_start = self.next;
         Ok(())

@@ -413,7 +413,7 @@ impl Log {
         let feed = Arc::new(sequencer::CommitFeed::default());
         let recent = Arc::new(lookups::RecentLookups::default());
         let writer = Writer {
-            lookups: lookups::LookupWriter::new(recent.clone(), state.tree_size),
+            lookups: lookups::LookupWriter::new(store.clone(), recent.clone(), state.tree_size)?,
             store: store.clone(),
             signer,
             origin: origin.clone(),

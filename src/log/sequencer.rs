@@ -386,7 +386,7 @@ impl Writer {
         // Shutdown: every queued request was answered above; sign a final checkpoint, and
         // store the lookup keys held in memory (else the next open derives them again).
         let _ = self.sign_checkpoint_alone();
-        if let Err(e) = self.lookups.finish(&*self.store) {
+        if let Err(e) = self.lookups.finish() {
             tracing::warn!(error = %e, "storing the newest lookup keys on close failed; the next open derives them");
         }
     }
@@ -588,7 +588,7 @@ impl Writer {
                 self.lookups.aborted();
                 match WriterState::load(&*self.store) {
                     Ok(state) => {
-                        if let Err(e2) = self.lookups.catch_up(&*self.store, state.tree_size) {
+                        if let Err(e2) = self.lookups.catch_up(state.tree_size) {
                             tracing::error!(error = %e2, "deriving lookup keys failed");
                         }
                         self.state = state;
@@ -795,7 +795,6 @@ impl Writer {
         } else {
             None
         };
-        self.lookups.add_spill(&mut batch);
         let bytes = batch.byte_size();
         let fsync_started = Instant::now();
         // Durable point: after this returns, the whole group (and its checkpoint) is on disk.

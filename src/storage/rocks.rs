@@ -118,8 +118,8 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_compression_type(DBCompressionType::None);
         db_opts.set_max_background_jobs(2);
-        // The log has one writer.
-        db_opts.set_allow_concurrent_memtable_write(false);
+        // The log's writer and its lookup-key spiller (`log::lookups`) insert their batches
+        // into the memtables in parallel when RocksDB groups their writes.
         db_opts.set_keep_log_file_num(4);
         db_opts.set_max_total_wal_size(256 << 20);
         // Reuse finished WAL files instead of creating new ones: a synced write into a file
@@ -245,6 +245,19 @@ impl Store for RocksStore {
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        self.write_with(batch, true)
+    }
+
+    fn write_unsynced(&self, batch: Batch) -> Result<(), StoreError> {
+        self.write_with(batch, false)
+    }
+}
+
+impl RocksStore {
+    /// Writes `batch` as one `WriteBatch`; with `sync`, the WAL is fsync'd before this
+    /// returns. (Without, the batch is in the WAL file, in order, and goes to disk with the
+    /// next synced write: RocksDB syncs the WAL file as a whole.)
+    fn write_with(&self, batch: Batch, sync: bool) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
         for (table, op) in &batch.ops {
             let cf = self.cf(*table);
@@ -256,7 +269,7 @@ impl Store for RocksStore {
         }
         let mut wo = WriteOptions::default();
         // Durable before acknowledged: the WAL is fsync'd before write returns.
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db
             .write_opt(wb, &wo)
             .map_err(|e| map_err(&self.path, e))
