@@ -210,11 +210,11 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `batch` atomically and durably (see the contract).
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
 
-    /// Applies `batch` atomically, in order with every other write, but without waiting for
-    /// it to be durable: a crash may lose it (whole), and then also every later unsynced
-    /// write, but never a write acknowledged by [`Store::write`] before or after it. For
-    /// data that can be derived again (the log's lookup keys). The default is
-    /// [`Store::write`].
+    /// Applies `batch` atomically, in order with every other write, without waiting for it
+    /// to be durable: it is durable once a later [`Store::write`] returns (that covers every
+    /// earlier write); a crash before that may lose it whole (and every later unsynced
+    /// write), never part of it. For data that can be derived again (the log's lookup
+    /// keys). The default is [`Store::write`].
     fn write_unsynced(&self, batch: Batch) -> Result<(), StoreError> {
         self.write(batch)
     }
