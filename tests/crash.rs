@@ -15,6 +15,17 @@ fn tlog(dir: &Path) -> Command {
     c
 }
 
+/// A new data folder in `tmp`, initialised.
+fn init(tmp: &Path) -> std::path::PathBuf {
+    let dir = tmp.join("data");
+    let o = tlog(&dir)
+        .args(["init", "--origin", "crash.example/log"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    dir
+}
+
 /// A small deterministic generator (the test must not depend on an RNG crate's stream).
 struct Lcg(u64);
 impl Lcg {
@@ -30,12 +41,7 @@ impl Lcg {
 #[test]
 fn sigkill_during_appends_loses_no_acknowledged_event() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let o = tlog(&dir)
-        .args(["init", "--origin", "crash.example/log"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let dir = init(tmp.path());
     let mut rng = Lcg(0x5eed);
     let mut acked: Vec<(u64, String)> = Vec::new();
     let rounds = 12;
@@ -123,12 +129,7 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
 #[test]
 fn sigkill_while_lookup_keys_move_to_the_store_loses_no_lookup() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let o = tlog(&dir)
-        .args(["init", "--origin", "crash.example/log"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let dir = init(tmp.path());
     let mut rng = Lcg(0x100c);
     let batch = |round: u32| {
         let mut s = String::new();

@@ -33,7 +33,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::layout::{self, BUNDLE_WIDTH, LOOKUP_KEY_LEN};
+use super::layout::{self, LOOKUP_KEY_LEN};
 use super::LogError;
 use crate::core::entry;
 use crate::core::hash::leaf_hash;
@@ -74,6 +74,19 @@ impl RecentLookups {
             .get(key)
             .or_else(|| c.frozen.iter().find_map(|m| m.get(key)))
             .copied()
+    }
+
+    /// The index of `key`: among the recent keys, then in the lookup table of `store`.
+    /// (The writer adds keys here after they are durable, and drops them only after they
+    /// are in the store, so a key is always in one of the two places.)
+    pub fn find(&self, store: &dyn Store, key: &Key) -> Result<Option<u64>, LogError> {
+        if let Some(i) = self.get(key) {
+            return Ok(Some(i));
+        }
+        match store.get(Table::Lookup, key)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(crate::storage::parse_be(&v)?)),
+        }
     }
 
     fn insert(&self, pairs: &[(Key, u64)]) {
@@ -206,9 +219,9 @@ impl LookupWriter {
         })
     }
 
-    /// The index of `key` if it is recent (the writer's own duplicate check).
-    pub fn get(&self, key: &Key) -> Option<u64> {
-        self.shared.get(key)
+    /// The index of `key`, recent or stored (the writer's own duplicate check).
+    pub fn find(&self, key: &Key) -> Result<Option<u64>, LogError> {
+        self.shared.find(&*self.store, key)
     }
 
     /// Stages the keys of the new event `index` for the group being committed.
@@ -295,25 +308,15 @@ impl LookupWriter {
 /// The lookup keys of events `from .. to`, in index order, from their stored entries.
 pub(crate) fn derive(store: &dyn Store, from: u64, to: u64) -> Result<Vec<(Key, u64)>, LogError> {
     let mut out = Vec::with_capacity(2 * (to - from) as usize);
-    let mut i = from;
-    while i < to {
-        let n = i / BUNDLE_WIDTH;
-        let bundle = store
-            .get(Table::Entries, &be(n))?
-            .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
-        let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
-            .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
-        while i < to && i / BUNDLE_WIDTH == n {
-            let bytes = leaves
-                .get((i % BUNDLE_WIDTH) as usize)
-                .ok_or_else(|| LogError::Corrupt(format!("entry {i} missing")))?;
+    super::for_each_bundle(store, from, to, |_, first, leaves| {
+        for (i, bytes) in (first..).zip(leaves) {
             let header = entry::decode_entry(bytes)
                 .map_err(|e| LogError::Corrupt(format!("entry {i}: {e}")))?;
             out.push((layout::event_id_key(&header.event_id), i));
             out.push((layout::leaf_key(&leaf_hash(bytes)), i));
-            i += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

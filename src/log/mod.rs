@@ -307,6 +307,36 @@ pub(crate) fn read_entry(
     Ok(Some((header, bytes.to_vec())))
 }
 
+/// Walks the leaves `start..end` bundle by bundle, reading and parsing each entry bundle
+/// once: `f(n, i, leaves)` gets bundle `n` and its leaves `i..i + leaves.len()`.
+pub(crate) fn for_each_bundle(
+    store: &dyn Store,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, u64, &[&[u8]]) -> Result<(), LogError>,
+) -> Result<(), LogError> {
+    let mut i = start;
+    while i < end {
+        let n = i / BUNDLE_WIDTH;
+        let bundle = store
+            .get(Table::Entries, &be(n))?
+            .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
+        let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
+            .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
+        let stop = end.min((n + 1) * BUNDLE_WIDTH);
+        let range = (i % BUNDLE_WIDTH) as usize..(stop - n * BUNDLE_WIDTH) as usize;
+        let wanted = leaves.get(range).ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "leaf {} missing",
+                n * BUNDLE_WIDTH + leaves.len() as u64
+            ))
+        })?;
+        f(n, i, wanted)?;
+        i = stop;
+    }
+    Ok(())
+}
+
 impl Log {
     /// Opens the log in `store`, signing checkpoints with `signer` (whose name is the
     /// origin), recovering and checking what is stored, and starts the writer.
@@ -711,28 +741,19 @@ impl Log {
         let end = start.saturating_add(count).min(self.tree_size());
         let store = &*self.shared.store;
         let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
-        let mut i = start;
-        while i < end {
-            let n = i / BUNDLE_WIDTH;
-            let bundle = store
-                .get(Table::Entries, &be(n))?
-                .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
-            let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
-                .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
+        for_each_bundle(store, start, end, |n, first, leaves| {
             let bodies = store.get(Table::Bodies, &be(n))?;
             let records = match &bodies {
                 Some(b) => layout::parse_body_bundle(b)?,
                 None => Vec::new(),
             };
-            let stop = end.min((n + 1) * BUNDLE_WIDTH);
-            for j in i..stop {
-                let k = (j % BUNDLE_WIDTH) as usize;
-                let leaf = leaves
-                    .get(k)
-                    .ok_or_else(|| LogError::Corrupt(format!("leaf {j} missing")))?;
+            for (j, leaf) in (first..).zip(leaves) {
                 let header = entry::decode_entry(leaf)
                     .map_err(|e| LogError::Corrupt(format!("entry {j}: {e}")))?;
-                let body = records.get(k).map(|r| BodyRecord::decode(r)).transpose()?;
+                let body = records
+                    .get((j % BUNDLE_WIDTH) as usize)
+                    .map(|r| BodyRecord::decode(r))
+                    .transpose()?;
                 out.push(StoredEvent {
                     index: j,
                     header,
@@ -740,34 +761,19 @@ impl Log {
                     body,
                 });
             }
-            i = stop;
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// Leaves `start..start+count` (clipped to the committed tree), bundle by bundle.
     pub fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, LogError> {
         let end = start.saturating_add(count).min(self.tree_size());
-        let mut out = Vec::new();
-        let mut i = start;
-        while i < end {
-            let n = i / BUNDLE_WIDTH;
-            let bundle = self
-                .shared
-                .store
-                .get(Table::Entries, &be(n))?
-                .ok_or_else(|| LogError::Corrupt(format!("entry bundle {n} missing")))?;
-            let leaves = crate::core::tiles::parse_entry_bundle(&bundle)
-                .map_err(|e| LogError::Corrupt(format!("entry bundle {n}: {e}")))?;
-            let stop = end.min((n + 1) * BUNDLE_WIDTH);
-            for j in i..stop {
-                let leaf = leaves
-                    .get((j % BUNDLE_WIDTH) as usize)
-                    .ok_or_else(|| LogError::Corrupt(format!("leaf {j} missing")))?;
-                out.push(leaf.to_vec());
-            }
-            i = stop;
-        }
+        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
+        for_each_bundle(&*self.shared.store, start, end, |_, _, leaves| {
+            out.extend(leaves.iter().map(|l| l.to_vec()));
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -790,18 +796,10 @@ impl Log {
         self.lookup(&layout::event_id_key(event_id))
     }
 
-    /// Looks a lookup key up: among the newest events (in memory), then in the store.
-    /// (The writer adds keys to memory after they are durable, and drops them from memory
-    /// only after they are in the store, so a key is always in one of the two places.)
+    /// Looks a lookup key up ([`lookups::RecentLookups::find`]), within the published tree.
     fn lookup(&self, key: &lookups::Key) -> Result<Option<u64>, LogError> {
-        let i = match self.shared.recent.get(key) {
-            Some(i) => i,
-            None => match self.shared.store.get(Table::Lookup, key)? {
-                None => return Ok(None),
-                Some(v) => crate::storage::parse_be(&v)?,
-            },
-        };
-        Ok((i < self.tree_size()).then_some(i))
+        let found = self.shared.recent.find(&*self.shared.store, key)?;
+        Ok(found.filter(|i| *i < self.tree_size()))
     }
 
     /// The leaf hash at `index` (from the stored level-0 hashes: no entry is read).

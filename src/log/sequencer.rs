@@ -525,12 +525,8 @@ impl Writer {
             }));
         }
         let key = layout::event_id_key(&ev.header.event_id);
-        let index = match self.lookups.get(&key) {
-            Some(i) => i,
-            None => match self.store.get(Table::Lookup, &key)? {
-                None => return Ok(None),
-                Some(v) => crate::storage::parse_be(&v)?,
-            },
+        let Some(index) = self.lookups.find(&key)? else {
+            return Ok(None);
         };
         let (header, bytes) = super::read_entry(&*self.store, index)?
             .ok_or_else(|| LogError::Corrupt(format!("indexed event {index} missing")))?;
